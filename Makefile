@@ -11,7 +11,7 @@ setup:
 # STM32F746, verify it bit for bit on the host and under QEMU, and count its instructions.
 demo: setup
 	mkdir -p $(DEMO)
-	$(VENV)/python -m mcugen.testing.synth --default -o $(DEMO)/default.tflite
+	$(VENV)/python -m mcugen.testing --default -o $(DEMO)/default.tflite
 	$(VENV)/mcugen build $(DEMO)/default.tflite --board stm32f746 --ram 320K -o $(DEMO)/out
 	$(VENV)/mcugen verify $(DEMO)/out --target qemu --inputs 5
 	$(VENV)/mcugen bench $(DEMO)/out

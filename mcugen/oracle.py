@@ -8,13 +8,17 @@ from tflite.Model import Model
 
 from mcugen.errors import UserError
 
+ORACLE_ARENA_BYTES = 4 << 20
+
 
 def _interpreter(model: bytes):
     try:
         from tflite_micro.python.tflite_micro import runtime
     except ImportError:
         raise UserError("the TFLM oracle needs the 'tflite-micro' package: pip install 'mcugen[oracle]'") from None
-    return runtime.Interpreter.from_bytes(model, intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+    # TFLM's default arena (10x the file size) is too small for models with few weights.
+    return runtime.Interpreter.from_bytes(model, arena_size=max(10 * len(model), ORACLE_ARENA_BYTES),
+                                          intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
 
 
 class TflmModel:

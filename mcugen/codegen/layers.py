@@ -1,0 +1,278 @@
+"""Each op of a planned graph becomes one kernel call, with every number computed here.
+
+`layer_code(ctx, index, op)` returns the kernel it calls, the constant structs and arrays it
+needs and the C statement; templates only place these. Kernel choice and scratch size live in
+`choose_kernel`, which the `select_kernels` pass records on the op for the memory planner.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mcugen.codegen.cformat import CArray, CStruct, c_array, c_struct
+from mcugen.errors import UserError
+from mcugen.ir import Graph, Op, Tensor
+from mcugen.quant.lowering import lower
+
+
+@dataclass
+class LayerCode:
+    index: int
+    op: str
+    kernel: str | None
+    structs: list[CStruct] = field(default_factory=list)
+    arrays: list[CArray] = field(default_factory=list)
+    statement: str = ""
+
+
+@dataclass
+class EmitContext:
+    """What every layer needs: the graph, its memory plan and the symbol prefix."""
+
+    graph: Graph
+    name: str
+
+    @property
+    def plan(self):
+        return self.graph.attrs["memory_plan"]
+
+    def pointer(self, tensor_name: str, writable: bool = False) -> str:
+        place = self.plan.tensors[tensor_name]
+        ctype = "int8_t *" if writable else "const int8_t *"
+        base = {"arena": f"{self.name}_arena.bytes", "input": "input", "output": "output"}[place.region]
+        return f"(({ctype}){base} + {place.offset})"
+
+    def scratch(self, index: int) -> str:
+        place = self.plan.scratch.get(index)
+        return "NULL" if place is None else f"((void *)({self.name}_arena.bytes + {place.offset}))"
+
+    def weights(self, tensor: Tensor) -> str:
+        return f"{self.name}_{_symbol(tensor.name)}"
+
+
+def _symbol(text: str) -> str:
+    """A C identifier made from a tensor name (made unique with a hash of the name)."""
+    clean = "".join(c if c.isalnum() else "_" for c in text).strip("_")[-40:] or "t"
+    return f"c{hashlib.sha1(text.encode()).hexdigest()[:6]}_{clean}"
+
+
+def dims4(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """NHWC dims of a tensor of rank <= 4: [b, n] is {b, 1, 1, n}; leading 1s fill up."""
+    shape = tuple(shape)
+    if len(shape) == 2:
+        return (shape[0], 1, 1, shape[1])
+    shape = (1,) * (4 - len(shape)) + shape
+    if len(shape) != 4:
+        raise UserError(f"tensors of rank {len(shape)} are not supported by the C kernels")
+    return shape  # type: ignore[return-value]
+
+
+# ---- kernel choice (recorded on the op by the select_kernels pass) ----
+
+def choose_kernel(graph: Graph, op: Op) -> tuple[str | None, int]:
+    """(C function, scratch bytes) for one op; None for ops that need no code."""
+    if op.kind == "CONV_2D":
+        p = lower(graph, op)
+        w = graph.tensor(op.inputs[1])
+        if w.shape[1] == 1 and w.shape[2] == 1 and p.pad_h == 0 and p.pad_w == 0:
+            return "mcugen_conv2d_1x1_s8", 0
+        return "mcugen_conv2d_s8", conv2d_scratch_bytes(w.shape)
+    if op.kind in ("RESHAPE", "SQUEEZE"):
+        return None, 0
+    return _SIMPLE_KERNELS[op.kind], 0
+
+
+def conv2d_scratch_bytes(filter_shape: tuple[int, ...]) -> int:
+    """Mirrors mcugen_conv2d_s8_scratch_size(): im2col columns for two output pixels."""
+    _, kh, kw, ic = filter_shape
+    return 2 * kh * kw * ic
+
+
+_SIMPLE_KERNELS = {
+    "DEPTHWISE_CONV_2D": "mcugen_depthwise_conv2d_s8",
+    "FULLY_CONNECTED": "mcugen_fully_connected_s8",
+    "AVERAGE_POOL_2D": "mcugen_avg_pool2d_s8",
+    "MAX_POOL_2D": "mcugen_max_pool2d_s8",
+    "ADD": "mcugen_add_s8",
+    "MUL": "mcugen_mul_s8",
+    "SOFTMAX": "mcugen_softmax_s8",
+    "LOGISTIC": "mcugen_logistic_s8",
+    "MEAN": "mcugen_mean_hw_s8",
+    "PAD": "mcugen_pad_s8",
+    "CONCATENATION": "mcugen_concatenation_s8",
+    "QUANTIZE": "mcugen_requantize_s8",
+}
+
+
+# ---- per-op code ----
+
+def layer_code(ctx: EmitContext, index: int, op: Op) -> LayerCode:
+    graph = ctx.graph
+    for t in [*graph.op_inputs(op), *graph.op_outputs(op)]:
+        if t is not None and not t.is_const and (t.dtype.is_float or t.dtype.bits != 8):
+            raise UserError(f"op {index} ({op.kind}): tensor '{t.name}' is {t.dtype}; generated code supports int8 activations")
+    code = LayerCode(index=index, op=op.kind, kernel=op.attrs.get("kernel"))
+    if op.kind in ("RESHAPE", "SQUEEZE"):
+        if index in ctx.plan.copies:
+            size = graph.tensor(op.outputs[0]).nbytes
+            code.statement = f"memcpy({ctx.pointer(op.outputs[0], True)}, {ctx.pointer(op.inputs[0])}, {size});"
+        return code
+    _EMITTERS[op.kind](ctx, index, op, code)
+    return code
+
+
+def _dims_struct(ctx: EmitContext, code: LayerCode, role: str, shape) -> str:
+    n, h, w, c = dims4(shape)
+    name = f"L{code.index}_{role}_dims"
+    code.structs.append(c_struct("mcugen_dims", name, n=n, h=h, w=w, c=c))
+    return f"&{name}"
+
+
+def _quant_struct(code: LayerCode, multiplier: np.ndarray, shift: np.ndarray) -> str:
+    prefix = f"L{code.index}"
+    code.arrays.append(c_array(f"{prefix}_multiplier", np.asarray(multiplier, np.int32)))
+    code.arrays.append(c_array(f"{prefix}_shift", np.asarray(shift, np.int32)))
+    code.structs.append(c_struct("mcugen_quant_params", f"{prefix}_quant", multiplier=f"{prefix}_multiplier",
+                                 shift=f"{prefix}_shift", count=int(np.size(multiplier))))
+    return f"&{prefix}_quant"
+
+
+def _params_struct(code: LayerCode, ctype: str, params, skip=()) -> str:
+    fields = {k: v for k, v in vars(params).items() if k not in skip}
+    code.structs.append(c_struct(ctype, f"L{code.index}_params", **fields))
+    return f"&L{code.index}_params"
+
+
+def _weighted(ctx: EmitContext, index: int, op: Op, code: LayerCode) -> None:
+    graph = ctx.graph
+    x, w, b = graph.op_inputs(op)[:3] if len(op.inputs) >= 3 else (*graph.op_inputs(op), None)
+    y = graph.tensor(op.outputs[0])
+    p = lower(graph, op)
+    if op.kind == "FULLY_CONNECTED":
+        units, depth = w.shape
+        batches = x.size // depth
+        in_dims = _dims_struct(ctx, code, "input", (batches, 1, 1, depth))
+        f_dims = _dims_struct(ctx, code, "filter", (units, 1, 1, depth))
+        out_dims = _dims_struct(ctx, code, "output", (batches, 1, 1, units))
+        params = _params_struct(code, "mcugen_fully_connected_params", p, skip=("multiplier", "shift"))
+    else:
+        in_dims = _dims_struct(ctx, code, "input", x.shape)
+        f_dims = _dims_struct(ctx, code, "filter", w.shape)
+        out_dims = _dims_struct(ctx, code, "output", y.shape)
+        params = _params_struct(code, "mcugen_conv_params", p, skip=("multiplier", "shift"))
+    quant = _quant_struct(code, p.multiplier, p.shift)
+    bias = ctx.weights(b) if b is not None else "NULL"
+    scratch = f"{ctx.scratch(index)}, " if code.kernel == "mcugen_conv2d_s8" else ""
+    code.statement = (f"{code.kernel}({scratch}{params}, {quant}, {in_dims}, {ctx.pointer(x.name)}, {f_dims}, "
+                      f"{ctx.weights(w)}, {bias}, {out_dims}, {ctx.pointer(y.name, True)});")
+
+
+def _pool(ctx: EmitContext, index: int, op: Op, code: LayerCode) -> None:
+    x, y = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    params = _params_struct(code, "mcugen_pool_params", lower(ctx.graph, op))
+    code.statement = (f"{code.kernel}({params}, {_dims_struct(ctx, code, 'input', x.shape)}, {ctx.pointer(x.name)}, "
+                      f"{_dims_struct(ctx, code, 'output', y.shape)}, {ctx.pointer(y.name, True)});")
+
+
+def _broadcast(op: Op, a: Tensor, b: Tensor, index: int) -> tuple[bool, int]:
+    """(swap inputs?, size2) for the kernels' "input2 repeats" broadcast."""
+    for swap, (big, small) in ((False, (a, b)), (True, (b, a))):
+        if small.size == big.size and small.shape == big.shape:
+            return swap, small.size
+        inner = tuple(d for d in small.shape)
+        while inner and inner[0] == 1:
+            inner = inner[1:]
+        if small.size == 1 or (inner and big.shape[-len(inner):] == inner):
+            return swap, small.size
+    raise UserError(f"op {index} ({op.kind}): broadcasting {list(a.shape)} with {list(b.shape)} is not supported")
+
+
+def _elementwise(ctx: EmitContext, index: int, op: Op, code: LayerCode) -> None:
+    a, b = (ctx.graph.tensor(n) for n in op.inputs[:2])
+    y = ctx.graph.tensor(op.outputs[0])
+    p = lower(ctx.graph, op)
+    swap, size2 = _broadcast(op, a, b, index)
+    fields = vars(p)
+    if swap:
+        a, b = b, a
+        fields = {k.replace("input1", "#").replace("input2", "input1").replace("#", "input2"): v for k, v in fields.items()}
+    ctype = "mcugen_add_params" if op.kind == "ADD" else "mcugen_mul_params"
+    code.structs.append(c_struct(ctype, f"L{index}_params", **fields))
+    code.statement = (f"{code.kernel}(&L{index}_params, {ctx.pointer(a.name)}, {ctx.pointer(b.name)}, "
+                      f"{y.size}, {size2}, {ctx.pointer(y.name, True)});")
+
+
+def _softmax(ctx: EmitContext, index: int, op: Op, code: LayerCode) -> None:
+    x, y = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    params = _params_struct(code, "mcugen_softmax_params", lower(ctx.graph, op))
+    depth = x.shape[-1]
+    code.statement = f"{code.kernel}({params}, {x.size // depth}, {depth}, {ctx.pointer(x.name)}, {ctx.pointer(y.name, True)});"
+
+
+def _unary(ctype: str):
+    def emit(ctx: EmitContext, index: int, op: Op, code: LayerCode) -> None:
+        x, y = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+        params = _params_struct(code, ctype, lower(ctx.graph, op))
+        code.statement = f"{code.kernel}({params}, {x.size}, {ctx.pointer(x.name)}, {ctx.pointer(y.name, True)});"
+    return emit
+
+
+def _mean(ctx: EmitContext, index: int, op: Op, code: LayerCode) -> None:
+    x, y = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    axes = sorted({a % len(x.shape) for a in op.attrs["axis"]})
+    if len(x.shape) != 4 or axes != [1, 2]:
+        raise UserError(f"op {index} (MEAN): generated code reduces over H and W of a 4-D tensor only, not axes {axes}")
+    params = _params_struct(code, "mcugen_mean_params", lower(ctx.graph, op))
+    code.statement = (f"{code.kernel}({params}, {_dims_struct(ctx, code, 'input', x.shape)}, "
+                      f"{ctx.pointer(x.name)}, {ctx.pointer(y.name, True)});")
+
+
+def _pad(ctx: EmitContext, index: int, op: Op, code: LayerCode) -> None:
+    x, y = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    p = lower(ctx.graph, op)
+    paddings = [(0, 0)] * (4 - len(p.paddings)) + list(p.paddings)
+    if len(x.shape) == 2:
+        paddings = [p.paddings[0], (0, 0), (0, 0), p.paddings[1]]
+    code.structs.append(c_struct("mcugen_pad_params", f"L{index}_params", before=[b for b, _ in paddings],
+                                 after=[a for _, a in paddings], pad_value=int(p.pad_value)))
+    code.statement = (f"{code.kernel}(&L{index}_params, {_dims_struct(ctx, code, 'input', x.shape)}, "
+                      f"{ctx.pointer(x.name)}, {ctx.pointer(y.name, True)});")
+
+
+def _concatenation(ctx: EmitContext, index: int, op: Op, code: LayerCode) -> None:
+    graph = ctx.graph
+    y = graph.tensor(op.outputs[0])
+    axis = lower(graph, op).axis
+    inner = int(np.prod(y.shape[axis + 1:], dtype=np.int64))
+    sizes = [graph.tensor(n).shape[axis] * inner for n in op.inputs]
+    outer = int(np.prod(y.shape[:axis], dtype=np.int64))
+    code.arrays.append(c_array(f"L{index}_copy_size", np.asarray(sizes, np.int32)))
+    pointers = ", ".join(ctx.pointer(n) for n in op.inputs)
+    code.statement = (f"{{ const int8_t *const inputs[] = {{{pointers}}}; "
+                      f"{code.kernel}({len(sizes)}, inputs, L{index}_copy_size, {outer}, {ctx.pointer(y.name, True)}); }}")
+
+
+def _quantize(ctx: EmitContext, index: int, op: Op, code: LayerCode) -> None:
+    x = ctx.graph.tensor(op.inputs[0])
+    if x.dtype.is_float:
+        raise UserError(f"op {index} (QUANTIZE): float32 model inputs are not supported by generated code")
+    _unary("mcugen_requantize_params")(ctx, index, op, code)
+
+
+_EMITTERS = {
+    "CONV_2D": _weighted,
+    "DEPTHWISE_CONV_2D": _weighted,
+    "FULLY_CONNECTED": _weighted,
+    "AVERAGE_POOL_2D": _pool,
+    "MAX_POOL_2D": _pool,
+    "ADD": _elementwise,
+    "MUL": _elementwise,
+    "SOFTMAX": _softmax,
+    "LOGISTIC": _unary("mcugen_logistic_params"),
+    "MEAN": _mean,
+    "PAD": _pad,
+    "CONCATENATION": _concatenation,
+    "QUANTIZE": _quantize,
+}
