@@ -1,0 +1,85 @@
+"""`mcugen bench`: executed instructions of one inference under QEMU, sizes from the ELF.
+
+Instruction counts are exact and repeatable (a QEMU plugin counts every executed instruction of
+one `{name}_run` call). Per-layer counts come from a second, profiling build whose marks between
+layers cost a few instructions each, so the per-layer figures add up to slightly more than the
+plain build's total, which is the figure to quote.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mcugen.analysis import op_macs
+
+
+def lcg_bytes(count: int, seed: int = 12345) -> bytes:
+    """The benchmark input of ../shared/TARGETS.md: s = s*1103515245 + 12345, byte = (s >> 16) & 0xff."""
+    out = bytearray(count)
+    s = seed
+    for i in range(count):
+        s = (s * 1103515245 + 12345) & 0xFFFFFFFF
+        out[i] = (s >> 16) & 0xFF
+    return bytes(out)
+
+
+@dataclass
+class Bench:
+    board: str
+    core: str
+    qemu_machine: str
+    instructions: int
+    macs: int
+    ro_bytes: int
+    rw_bytes: int
+    arena_bytes: int
+    layers: list[dict] = field(default_factory=list)
+
+    @property
+    def macs_per_instruction(self) -> float:
+        return round(self.macs / self.instructions, 4) if self.instructions else 0.0
+
+    def as_json(self) -> dict:
+        return {
+            "board": self.board, "core": self.core, "qemu_machine": self.qemu_machine,
+            "instructions": self.instructions, "macs": self.macs, "macs_per_instruction": self.macs_per_instruction,
+            "ro_bytes": self.ro_bytes, "rw_bytes": self.rw_bytes, "arena_bytes": self.arena_bytes,
+            "layers": self.layers,
+        }
+
+    def as_text(self) -> str:
+        lines = [
+            f"{self.board} ({self.core}) under QEMU {self.qemu_machine}, input: TARGETS.md LCG bytes (seed 12345)",
+            f"instructions per inference: {self.instructions:,}",
+            f"MACs: {self.macs:,}  ({self.macs_per_instruction:.2f} MACs per instruction)",
+            f"flash (RO): {self.ro_bytes:,} B   RAM (RW): {self.rw_bytes:,} B   arena: {self.arena_bytes:,} B",
+            "",
+            f"{'#':>3}  {'op':<18} {'instructions':>13} {'MACs':>11} {'MACs/instr':>10}",
+        ]
+        for row in self.layers:
+            lines.append(f"{row['index']:>3}  {row['op']:<18} {row['instructions']:>13,} {row['macs']:>11,} "
+                         f"{row['macs_per_instruction']:>10.2f}")
+        return "\n".join(lines)
+
+
+def run_bench(built, elf: Path, profile_elf: Path) -> Bench:
+    from mcugen.toolchain.elf_size import elf_sizes
+    from mcugen.toolchain.qemu import count_instructions
+
+    graph, board = built.graph, built.board
+    plan = graph.attrs["memory_plan"]
+    record = lcg_bytes(plan.input_bytes)
+    total = count_instructions(elf, board, record)["instructions"]
+    marks = count_instructions(profile_elf, board, record, marks=True)["marks"]
+    per_layer = np.diff(marks).tolist() if len(marks) == len(graph.ops) + 1 else []
+    layers = []
+    for index, (op, count) in enumerate(zip(graph.ops, per_layer)):
+        macs = op_macs(graph, op)
+        layers.append({"index": index, "op": op.kind, "kernel": op.attrs.get("kernel"), "instructions": int(count),
+                       "macs": macs, "macs_per_instruction": round(macs / count, 4) if count else 0.0})
+    sizes = elf_sizes(elf, board.stack_bytes)
+    return Bench(board=board.name, core=board.core, qemu_machine=board.qemu_machine, instructions=total,
+                 macs=sum(op_macs(graph, op) for op in graph.ops), ro_bytes=sizes["ro_bytes"],
+                 rw_bytes=sizes["rw_bytes"], arena_bytes=plan.arena_bytes, layers=layers)
