@@ -95,7 +95,7 @@ class MulParams:
 
 @dataclass(frozen=True)
 class RequantizeParams:
-    """QUANTIZE int8->int8, MEAN's final scaling and anything that maps q_in to q_out linearly."""
+    """QUANTIZE int8 -> int8, and anything else that maps q_in to q_out linearly."""
 
     input_offset: int
     output_offset: int
@@ -103,3 +103,79 @@ class RequantizeParams:
     shift: int
     act_min: int
     act_max: int
+
+
+@dataclass(frozen=True)
+class SoftmaxParams:
+    """SOFTMAX int8 -> int8 (output fixed at scale 1/256, zero point -128, as TFLM requires).
+
+    Input differences from the row maximum are scaled by `input_multiplier`/`input_left_shift`
+    into Q5.26 (beta folded in); differences below `diff_min` contribute exp() = 0.
+    """
+
+    input_multiplier: int
+    input_left_shift: int
+    diff_min: int
+
+
+@dataclass(frozen=True)
+class LogisticParams:
+    """LOGISTIC int8 -> int8 (output fixed at scale 1/256, zero point -128).
+
+    |input - zero point| >= `input_range_radius` saturates; inside it the input is scaled to
+    Q4.27 by `input_multiplier`/`input_left_shift` (a plain frexp, no 2**31 fix-up in TFLM).
+    """
+
+    input_offset: int
+    input_range_radius: int
+    input_multiplier: int
+    input_left_shift: int
+
+
+@dataclass(frozen=True)
+class MeanParams:
+    """MEAN over `count` elements per output: the int32 sum, requantized as
+    sum + input_offset * count with `multiplier`/`shift`, which already include 1/count.
+
+    (The TFLM this matches requantizes even when input and output quantization are equal; older
+    TFLM releases divided the raw sum by count, truncating, in that case.)
+    """
+
+    count: int
+    input_offset: int
+    output_offset: int
+    multiplier: int
+    shift: int
+
+
+@dataclass(frozen=True)
+class PadParams:
+    """PAD: (before, after) per dimension; `pad_value` is the output zero point for int8."""
+
+    paddings: tuple[tuple[int, int], ...]
+    pad_value: int
+
+
+@dataclass(frozen=True)
+class ConcatenationParams:
+    """CONCATENATION: a plain copy (TFLM's int8 kernel never requantizes), along `axis` >= 0."""
+
+    axis: int
+
+
+@dataclass(frozen=True)
+class QuantizeParams:
+    """QUANTIZE float32 -> int: q = clamp(round_half_away(x / scale) + zero_point), scale float32."""
+
+    scale: float
+    zero_point: int
+    qmin: int
+    qmax: int
+
+
+@dataclass(frozen=True)
+class DequantizeParams:
+    """DEQUANTIZE int -> float32: float32(double(scale) * (q - zero_point))."""
+
+    scale: float
+    zero_point: int
