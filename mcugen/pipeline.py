@@ -19,20 +19,37 @@ from mcugen.boards import Board, load_board, parse_size
 from mcugen.errors import UserError
 from mcugen.frontend import load_tflite
 from mcugen.ir import Graph
+from mcugen.ir_io import load_graph, save_graph
 from mcugen.passes.plan_memory import plan_memory
 from mcugen.passes.select_kernels import select_kernels
 
-# Each pass is a function Graph -> Graph, run in this order.
-PASSES = (select_kernels, plan_memory)
+# Each pass is a function Graph -> Graph, run in this order. Model passes change what the
+# network computes (and read their options from graph.attrs["options"]); the compiled graph they
+# produce is saved in OUT/, so that OUT/ can be verified alone. Backend passes only decide how the
+# C code runs it, and are re-run deterministically when OUT/ is loaded.
+MODEL_PASSES: tuple = ()
+BACKEND_PASSES = (select_kernels, plan_memory)
+PASSES = MODEL_PASSES + BACKEND_PASSES
 
-SOURCE_MODEL = "source.tflite"  # the model copied into OUT/, so that OUT/ can be verified alone
 BUILD_INFO = "build.json"
 
 
-def compile_graph(graph: Graph) -> Graph:
-    for compiler_pass in PASSES:
+def compile_model(graph: Graph, options: dict | None = None) -> Graph:
+    graph = graph.copy()
+    graph.attrs["options"] = dict(options or {})
+    for compiler_pass in MODEL_PASSES:
         graph = compiler_pass(graph)
     return graph
+
+
+def compile_backend(graph: Graph) -> Graph:
+    for compiler_pass in BACKEND_PASSES:
+        graph = compiler_pass(graph)
+    return graph
+
+
+def compile_graph(graph: Graph, options: dict | None = None) -> Graph:
+    return compile_backend(compile_model(graph, options))
 
 
 def say(message: str) -> None:
@@ -134,7 +151,8 @@ def build(opts: BuildOptions) -> bool:
     graph = load_tflite(opts.model)
     say(f"      {len(graph.ops)} ops, {sum(t.nbytes for t in graph.tensors.values() if t.is_const):,} B of constants")
     say("[2/5] compiling: " + ", ".join(p.__name__ for p in PASSES))
-    graph = compile_graph(graph)
+    compiled = compile_model(graph, {"board": board.name, "budget": vars(budget)})
+    graph = compile_backend(compiled)
     layers = layer_rows(graph)
     est = estimate(graph, board, layers)
     _check_estimate(graph, est, budget, layers)
@@ -143,7 +161,7 @@ def build(opts: BuildOptions) -> bool:
     try:
         say(f"[3/5] generating C into {opts.out_dir}")
         generate(graph, staging, opts.name, opts.model.name)
-        shutil.copyfile(opts.model, staging / SOURCE_MODEL)
+        save_graph(compiled, staging)
         info = {"model": opts.model.name, "board": board.name, "name": opts.name,
                 "model_sha256": hashlib.sha256(opts.model.read_bytes()).hexdigest()}
         (staging / BUILD_INFO).write_text(json.dumps(info, indent=2) + "\n")
@@ -243,7 +261,7 @@ def load_output_dir(out_dir: Path) -> BuiltOutput:
     if not info_path.is_file():
         raise UserError(f"{out_dir} is not an mcugen build output (no {BUILD_INFO}); run mcugen build first")
     info = json.loads(info_path.read_text())
-    graph = compile_graph(load_tflite(out_dir / SOURCE_MODEL))
+    graph = compile_backend(load_graph(out_dir))
     return BuiltOutput(out_dir=out_dir, graph=graph, board=load_board(info["board"]), name=info["name"], info=info)
 
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# One-time set-up on a fresh Debian machine: the cross toolchains and QEMU (apt), then a
-# virtual environment in .venv with mcugen and its test dependencies. Safe to re-run.
+# Set-up on a fresh Debian machine: compilers, cross toolchains and QEMU (apt), then a virtual
+# environment in .venv with mcugen and its test dependencies. Safe to re-run; fast when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(gcc make cmake python3-venv
+APT_PACKAGES=(python3 python3-venv gcc make cmake
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
   gcc-riscv64-unknown-elf qemu-system-misc)
 
@@ -14,13 +14,12 @@ for pkg in "${APT_PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  echo "setup: installing ${missing[*]}"
+  echo "setup: apt-get install ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
+  python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"

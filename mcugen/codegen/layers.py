@@ -220,12 +220,15 @@ def _unary(ctype: str):
 
 
 def _mean(ctx: EmitContext, index: int, op: Op, code: LayerCode) -> None:
+    """Any contiguous run of axes: viewed as {outer, 1, reduced, inner}, the H x W kernel applies."""
     x, y = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
     axes = sorted({a % len(x.shape) for a in op.attrs["axis"]})
-    if len(x.shape) != 4 or axes != [1, 2]:
-        raise UserError(f"op {index} (MEAN): generated code reduces over H and W of a 4-D tensor only, not axes {axes}")
+    if axes != list(range(axes[0], axes[-1] + 1)):
+        raise UserError(f"op {index} (MEAN): generated code reduces over contiguous axes only, not {axes}")
+    outer, reduced, inner = (int(np.prod(x.shape[s], dtype=np.int64)) for s in
+                             (slice(0, axes[0]), slice(axes[0], axes[-1] + 1), slice(axes[-1] + 1, None)))
     params = _params_struct(code, "mcugen_mean_params", lower(ctx.graph, op))
-    code.statement = (f"{code.kernel}({params}, {_dims_struct(ctx, code, 'input', x.shape)}, "
+    code.statement = (f"{code.kernel}({params}, {_dims_struct(ctx, code, 'input', (outer, 1, reduced, inner))}, "
                       f"{ctx.pointer(x.name)}, {ctx.pointer(y.name, True)});")
 
 
