@@ -1,0 +1,15 @@
+# 32-bit RISC-V (RV32IMC) with Debian's riscv64-unknown-elf-gcc and picolibc, which provides
+# <string.h>; choose other ISA flags with -DMCUGEN_CPU_FLAGS="-march=... -mabi=...".
+set(CMAKE_SYSTEM_NAME Generic)
+set(CMAKE_SYSTEM_PROCESSOR riscv32)
+set(CMAKE_C_COMPILER riscv64-unknown-elf-gcc)
+set(CMAKE_AR riscv64-unknown-elf-ar)
+set(CMAKE_RANLIB riscv64-unknown-elf-ranlib)
+set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)
+if(NOT MCUGEN_CPU_FLAGS)
+  set(MCUGEN_CPU_FLAGS "-march=rv32imc -mabi=ilp32")
+endif()
+set(CMAKE_C_FLAGS_INIT "${MCUGEN_CPU_FLAGS} --specs=picolibc.specs")
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
