@@ -71,7 +71,8 @@ def _build(args) -> int:
     options = BuildOptions(
         model=Path(args.model), board=args.board, out_dir=Path(args.output), name=args.name,
         ram=args.ram, flash=args.flash, verify=not args.no_verify, verify_inputs=args.verify_inputs,
-        firmware=not args.no_firmware,
+        firmware=not args.no_firmware, bits=args.bits, bits_strategy=args.bits_strategy,
+        calib=Path(args.calib) if args.calib else None, calib_method=args.calib_method,
     )
     return 0 if build(options) else 1
 
@@ -115,6 +116,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-verify", action="store_true", help="skip the bit-exact host check")
     p.add_argument("--verify-inputs", type=int, default=10, help="random inputs for the host check (default 10)")
     p.add_argument("--no-firmware", action="store_true", help="do not cross-compile the firmware ELF")
+    p.add_argument("--bits", default="auto",
+                   help="auto (default: lower precision only where a budget needs it), 8, or uniform widths such as w4a8")
+    p.add_argument("--bits-strategy", choices=["sensitivity", "rusci"], default="sensitivity",
+                   help="how --bits auto picks layers to cut (default sensitivity)")
+    p.add_argument("--calib", help="calibration samples: a directory of .npy files, a .npz or a .npy file")
+    p.add_argument("--calib-method", choices=["minmax", "ema", "percentile", "kl", "aciq", "mse"], default=None,
+                   help="activation range observer for float models (default: see README)")
     p.set_defaults(handler=_build)
 
     p = sub.add_parser("verify", help="check bit-exactness: a model against TFLM, or a build against the reference")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from mcugen.boards import Board, load_board, parse_size
 from mcugen.errors import UserError
 from mcugen.frontend import load_tflite
 from mcugen.ir import Graph
+from mcugen.inputs import load_calibration
 from mcugen.ir_io import load_graph, save_graph
 from mcugen.passes.plan_memory import plan_memory
 from mcugen.passes.select_kernels import select_kernels
@@ -35,8 +35,10 @@ BUILD_INFO = "build.json"
 
 
 def compile_model(graph: Graph, options: dict | None = None) -> Graph:
+    """Run the model passes. What they report for the build report goes in graph.attrs["report"]."""
     graph = graph.copy()
     graph.attrs["options"] = dict(options or {})
+    graph.attrs.setdefault("report", {})
     for compiler_pass in MODEL_PASSES:
         graph = compiler_pass(graph)
     return graph
@@ -67,6 +69,10 @@ class BuildOptions:
     verify: bool = True
     verify_inputs: int = 10
     firmware: bool = True
+    bits: str = "auto"
+    bits_strategy: str = "sensitivity"
+    calib: Path | None = None
+    calib_method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,7 +157,10 @@ def build(opts: BuildOptions) -> bool:
     graph = load_tflite(opts.model)
     say(f"      {len(graph.ops)} ops, {sum(t.nbytes for t in graph.tensors.values() if t.is_const):,} B of constants")
     say("[2/5] compiling: " + ", ".join(p.__name__ for p in PASSES))
-    compiled = compile_model(graph, {"board": board.name, "budget": vars(budget)})
+    options = {"board": board.name, "budget": vars(budget), "stack_bytes": board.stack_bytes, "bits": opts.bits,
+               "bits_strategy": opts.bits_strategy, "calib_method": opts.calib_method}
+    graph.attrs["calibration"] = load_calibration(opts.calib, graph)
+    compiled = compile_model(graph, options)
     graph = compile_backend(compiled)
     layers = layer_rows(graph)
     est = estimate(graph, board, layers)
@@ -172,6 +181,7 @@ def build(opts: BuildOptions) -> bool:
             "budget": {"ro_bytes": budget.ro_bytes, "rw_bytes": budget.rw_bytes},
             "estimate": est,
             "layers": layers,
+            **compiled.attrs.get("report", {}),
             "verification": {},
         }
         fits = True
@@ -312,7 +322,7 @@ def _compare(label: str, graph: Graph, input_sets, raw: bytes):
     from mcugen.verify import compare_sets
 
     expected = [run_reference(graph, inputs) for inputs in input_sets]
-    return compare_sets(label, graph, input_sets, expected, unpack_outputs(graph, raw, len(input_sets)))
+    return compare_sets(label, expected, unpack_outputs(graph, raw, len(input_sets)))
 
 
 def verify_graph_on_host(out_dir: Path, graph: Graph, name: str, count: int, seed: int, input_sets=None):
@@ -387,7 +397,3 @@ def bench_output_dir(out_dir: Path):
 
     built = load_output_dir(out_dir)
     return run_bench(built, _firmware_elf(built), _firmware_elf(built, profile=True))
-
-
-if __name__ == "__main__":  # pragma: no cover - convenience for `python -m mcugen.pipeline`
-    sys.exit("use the mcugen command")
