@@ -1,16 +1,30 @@
-"""select_kernels: choose the C kernel of every op by its shape, and record its scratch size.
+"""select_kernels: choose the C kernel of every op by its shape, and record what it costs.
 
-The choice is made at generation time (no runtime dispatch) and recorded as op attributes
-`kernel` and `scratch_bytes`, which plan_memory and codegen read.
+The choice is made at generation time (no runtime dispatch) and recorded as op attributes:
+`kernel`, `scratch_bytes` (read by plan_memory) and `param_bytes`, the flash taken by the
+per-channel multipliers and shifts (read by the report and the budget estimate).
 """
 from __future__ import annotations
 
+import numpy as np
+
 from mcugen.codegen.layers import choose_kernel
-from mcugen.ir import Graph
+from mcugen.ir import Graph, Op
+from mcugen.quant.lowering import lower
+
+_PER_CHANNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+def param_bytes(graph: Graph, op: Op) -> int:
+    """int32 multiplier and shift per output channel (or per tensor)."""
+    if op.kind not in _PER_CHANNEL_OPS:
+        return 0
+    return 8 * int(np.size(lower(graph, op).multiplier))
 
 
 def select_kernels(graph: Graph) -> Graph:
     graph = graph.copy()
     for op in graph.ops:
         op.attrs["kernel"], op.attrs["scratch_bytes"] = choose_kernel(graph, op)
+        op.attrs["param_bytes"] = param_bytes(graph, op)
     return graph
