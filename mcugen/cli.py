@@ -73,6 +73,7 @@ def _build(args) -> int:
         ram=args.ram, flash=args.flash, verify=not args.no_verify, verify_inputs=args.verify_inputs,
         firmware=not args.no_firmware, bits=args.bits, bits_strategy=args.bits_strategy,
         calib=Path(args.calib) if args.calib else None, calib_method=args.calib_method,
+        prune=args.prune, prune_criterion=args.prune_criterion, macs=args.macs,
     )
     return 0 if build(options) else 1
 
@@ -123,6 +124,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib", help="calibration samples: a directory of .npy files, a .npz or a .npy file")
     p.add_argument("--calib-method", choices=["minmax", "ema", "percentile", "kl", "aciq", "mse"], default=None,
                    help="activation range observer for float models (default: see README)")
+    p.add_argument("--prune", help="structured pruning: a fraction of the channels of every prunable layer (e.g. 0.3), "
+                   "a .json/.toml file of {layer: fraction}, or auto (only as far as --flash, --ram and --macs need)")
+    p.add_argument("--prune-criterion", choices=["l1", "l2", "apoz", "mean", "bn"], default="l1",
+                   help="channel importance for --prune (default l1)")
+    p.add_argument("--macs", help="multiply-accumulate budget for --prune auto, e.g. 2000000 or 2M")
     p.set_defaults(handler=_build)
 
     p = sub.add_parser("verify", help="check bit-exactness: a model against TFLM, or a build against the reference")

@@ -20,14 +20,20 @@ from mcugen.frontend import load_tflite
 from mcugen.ir import Graph
 from mcugen.inputs import load_calibration
 from mcugen.ir_io import load_graph, save_graph
+from mcugen.passes.assign_bits import assign_bits
+from mcugen.passes.calibrate import calibrate
+from mcugen.passes.canonicalize import canonicalize
 from mcugen.passes.plan_memory import plan_memory
+from mcugen.passes.prune import prune
+from mcugen.passes.quantize import quantize
 from mcugen.passes.select_kernels import select_kernels
+from mcugen.quant.packing import pack, unpack
 
 # Each pass is a function Graph -> Graph, run in this order. Model passes change what the
 # network computes (and read their options from graph.attrs["options"]); the compiled graph they
 # produce is saved in OUT/, so that OUT/ can be verified alone. Backend passes only decide how the
 # C code runs it, and are re-run deterministically when OUT/ is loaded.
-MODEL_PASSES: tuple = ()
+MODEL_PASSES: tuple = (canonicalize, calibrate, prune, assign_bits, quantize)
 BACKEND_PASSES = (select_kernels, plan_memory)
 PASSES = MODEL_PASSES + BACKEND_PASSES
 
@@ -73,6 +79,9 @@ class BuildOptions:
     bits_strategy: str = "sensitivity"
     calib: Path | None = None
     calib_method: str | None = None
+    prune: str | None = None
+    prune_criterion: str = "l1"
+    macs: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,8 @@ def _check_estimate(graph: Graph, est: dict, budget: Budget, layers: list[dict])
         raise UserError(
             f"does not fit: flash (RO) budget {budget.ro_bytes:,} B, estimate {est['ro_bytes']:,} B "
             f"(weights and parameters {est['ro_bytes'] - est['code_bytes']:,} B, code ~{est['code_bytes']:,} B); "
-            f"largest: {names}. Raise --flash or choose a board with more flash")
+            f"largest: {names}. Raise --flash, choose a board with more flash, or let mcugen compress "
+            f"(--bits auto, --prune auto)")
     if est["rw_bytes"] > budget.rw_bytes:
         plan = graph.attrs["memory_plan"]
         peak_op = int(np.argmax(plan.peak_by_op)) if plan.peak_by_op else 0
@@ -126,7 +136,8 @@ def _check_estimate(graph: Graph, est: dict, budget: Budget, layers: list[dict])
             f"does not fit: RAM (RW) budget {budget.rw_bytes:,} B, estimate {est['rw_bytes']:,} B (arena "
             f"{est['arena_bytes']:,} B peaking at op {peak_op} ({graph.ops[peak_op].kind if graph.ops else '-'}), "
             f"input {est['input_bytes']:,} B, output {est['output_bytes']:,} B, stack {est['stack_bytes']:,} B); "
-            f"largest activations: {names}. Raise --ram or choose a board with more RAM")
+            f"largest activations: {names}. Raise --ram, choose a board with more RAM, or let mcugen compress "
+            f"(--bits auto, --prune auto)")
 
 
 def _staging_dir(out_dir: Path) -> Path:
@@ -158,7 +169,8 @@ def build(opts: BuildOptions) -> bool:
     say(f"      {len(graph.ops)} ops, {sum(t.nbytes for t in graph.tensors.values() if t.is_const):,} B of constants")
     say("[2/5] compiling: " + ", ".join(p.__name__ for p in PASSES))
     options = {"board": board.name, "budget": vars(budget), "stack_bytes": board.stack_bytes, "bits": opts.bits,
-               "bits_strategy": opts.bits_strategy, "calib_method": opts.calib_method}
+               "bits_strategy": opts.bits_strategy, "calib_method": opts.calib_method,
+               "prune": opts.prune, "prune_criterion": opts.prune_criterion, "macs": opts.macs}
     graph.attrs["calibration"] = load_calibration(opts.calib, graph)
     compiled = compile_model(graph, options)
     graph = compile_backend(compiled)
@@ -275,9 +287,16 @@ def load_output_dir(out_dir: Path) -> BuiltOutput:
     return BuiltOutput(out_dir=out_dir, graph=graph, board=load_board(info["board"]), name=info["name"], info=info)
 
 
+def _packed(dtype) -> bool:
+    """Integers of at most 8 bits travel packed (mcugen.quant.packing); wider types as they are."""
+    return not dtype.is_float and dtype.bits <= 8
+
+
 def pack_inputs(graph: Graph, input_sets: list[list[np.ndarray]]) -> bytes:
-    return b"".join(np.ascontiguousarray(x, graph.tensor(n).dtype.numpy).tobytes()
-                    for inputs in input_sets for n, x in zip(graph.inputs, inputs))
+    def raw(t, x) -> bytes:
+        return pack(x, t.dtype.bits) if _packed(t.dtype) else np.ascontiguousarray(x, t.dtype.numpy).tobytes()
+
+    return b"".join(raw(graph.tensor(n), x) for inputs in input_sets for n, x in zip(graph.inputs, inputs))
 
 
 def unpack_outputs(graph: Graph, raw: bytes, count: int) -> list[list[np.ndarray]]:
@@ -289,7 +308,10 @@ def unpack_outputs(graph: Graph, raw: bytes, count: int) -> list[list[np.ndarray
         outs = []
         for name in graph.outputs:
             t, place = graph.tensor(name), plan.tensors[name]
-            outs.append(np.frombuffer(chunk[place.offset:place.offset + place.size], t.dtype.numpy).reshape(t.shape))
+            data = chunk[place.offset:place.offset + place.size]
+            values = (unpack(data, t.dtype.bits, t.size, t.dtype.signed) if _packed(t.dtype)
+                      else np.frombuffer(data, t.dtype.numpy))
+            outs.append(values.reshape(t.shape))
         result.append(outs)
     return result
 

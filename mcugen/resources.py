@@ -1,6 +1,6 @@
 """Where the shipped data directories live, for a source checkout and an installed wheel alike.
 
-`templates/`, `boards/` and `c_kernels/` sit at the repository top (DESIGN.md); `mcugen/_data/`
+`templates/`, `boards/`, `c_kernels/` and `docs/` sit at the repository top (DESIGN.md); `mcugen/_data/`
 holds symlinks to them, which a wheel build turns into real copies.
 """
 from __future__ import annotations
@@ -20,3 +20,7 @@ def boards_dir() -> Path:
 
 def kernels_dir() -> Path:
     return _DATA / "c_kernels"
+
+
+def docs_dir() -> Path:
+    return _DATA / "docs"

@@ -180,13 +180,14 @@ def test_report_contract(tmp_path, cli):
     assert "| 0 | CONV_2D |" in md and "65,536 B" in md
 
 
-@pytest.mark.parametrize("flag,value,message", [
-    ("--flash", "128K", "flash (RO) budget 131,072 B"),
-    ("--ram", "2K", "RAM (RW) budget 2,048 B"),
+@pytest.mark.parametrize("args,message", [
+    (["--bits", "8", "--flash", "128K"], "does not fit: flash (RO) budget 131,072 B"),
+    (["--flash", "32K"], "does not fit even with every layer at 2 bits: flash (RO) budget 32,768 B, smallest reachable"),
+    (["--ram", "2K"], "RAM (RW) budget 2,048 B"),
 ])
-def test_over_budget_fails_clearly_and_leaves_no_output(flag, value, message, tmp_path, cli):
+def test_over_budget_fails_clearly_and_leaves_no_output(args, message, tmp_path, cli):
     out = tmp_path / "out"
-    status, stdout, stderr = cli("build", shared_model("ad"), "--board", "stm32f746", "-o", out, flag, value)
+    status, stdout, stderr = cli("build", shared_model("ad"), "--board", "stm32f746", "-o", out, *args)
     assert status == 2
     assert message in stderr and "largest" in stderr and "Traceback" not in stderr
     assert not out.exists()

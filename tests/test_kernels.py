@@ -154,10 +154,12 @@ def multipliers(rng: np.random.Generator, channels: int, acc_std: float, per_cha
 
 
 @st.composite
-def conv_case(draw, depthwise: bool = False, pointwise: bool = False):
+def conv_case(draw, depthwise: bool = False, pointwise: bool = False, channels4: bool = False):
+    """channels4: the shapes of mcugen_depthwise_conv2d_c4_s8 (multiple of 4 channels, depth
+    multiplier 1, no dilation)."""
     kh, kw = (1, 1) if pointwise else (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    dilation = (1, 1) if pointwise else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (1, 1) if pointwise or channels4 else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     padding = "VALID" if pointwise else draw(st.sampled_from(["SAME", "VALID"]))
     n, h, w = draw(st.integers(1, 2)), draw(st.integers(1, 10)), draw(st.integers(1, 10))
     oh, pad_h = window_padding(h, kh, stride[0], dilation[0], padding)
@@ -166,8 +168,8 @@ def conv_case(draw, depthwise: bool = False, pointwise: bool = False):
         kh, kw, dilation, padding = 1, 1, (1, 1), "VALID"
         oh, pad_h = window_padding(h, 1, stride[0], 1, "VALID")
         ow, pad_w = window_padding(w, 1, stride[1], 1, "VALID")
-    in_ch = draw(st.integers(1, 9))
-    dm = draw(st.integers(1, 3)) if depthwise else 1
+    in_ch = 4 * draw(st.integers(1, 3)) if channels4 else draw(st.integers(1, 9))
+    dm = draw(st.integers(1, 3)) if depthwise and not channels4 else 1
     out_ch = in_ch * dm if depthwise else draw(st.integers(1, 9))
     output_zp = draw(st.integers(-128, 127))
     act_min, act_max = draw(act_range(output_zp))
@@ -196,10 +198,10 @@ def run_conv(call: Call, kind: str, x, filt, bias, p: ConvParams, out_shape) -> 
     out, out_ptr = call.buffer(int(np.prod(out_shape)))
     args = (params, quant, call.dims(x.shape), call.i8(x), call.dims(filt.shape), call.i8(filt),
             call.i32(bias), call.dims(out_shape), out_ptr)
-    if kind == "conv2d":
+    if kind in ("conv2d", "conv2d_1x1"):
         fdims = call.dims(filt.shape)
-        _, scratch = call.buffer(call.lib.mcugen_conv2d_s8_scratch_size(fdims))
-        call.lib.mcugen_conv2d_s8(scratch, *args)
+        _, scratch = call.buffer(getattr(call.lib, f"mcugen_{kind}_s8_scratch_size")(fdims))
+        getattr(call.lib, f"mcugen_{kind}_s8")(scratch, *args)
     else:
         getattr(call.lib, f"mcugen_{kind}_s8")(*args)
     call.check_guards()
@@ -230,6 +232,14 @@ def test_depthwise_conv2d(call, case):
     x, filt, bias, p, out_shape = case
     assert_same(run_conv(call, "depthwise_conv2d", x, filt, bias, p, out_shape),
                 ref.depthwise_conv2d(x, filt, bias, p, out_shape))
+
+
+@CASES
+@given(case=conv_case(depthwise=True, channels4=True))
+def test_depthwise_conv2d_c4(call, case):
+    x, filt, bias, p, out_shape = case
+    want = ref.depthwise_conv2d(x, filt, bias, p, out_shape)
+    assert_same(run_conv(call, "depthwise_conv2d_c4", x, filt, bias, p, out_shape), want)
 
 
 @CASES

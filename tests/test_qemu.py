@@ -54,6 +54,19 @@ def test_firmware_bit_exact_under_qemu(key, board, builds, cli):
     assert (status, stdout.splitlines()[0]) == (0, "qemu: 5/5 inputs bit-exact")
 
 
+@pytest.mark.parametrize("board", ["stm32f746", "gap8"])
+@pytest.mark.parametrize("key", sorted(INT8_MODELS))
+def test_peak_stack_stays_under_the_board_reserve(key, board, builds):
+    """The harness paints the free stack at start-up and reports the deepest use of the run."""
+    from mcugen.inputs import random_inputs
+    from mcugen.pipeline import _firmware_elf, load_output_dir, pack_inputs
+    from mcugen.toolchain.qemu import peak_stack
+
+    built = load_output_dir(builds(key, board))
+    used = peak_stack(_firmware_elf(built), built.board, pack_inputs(built.graph, random_inputs(built.graph, 2, 0)))
+    assert 0 < used < built.board.stack_bytes
+
+
 @pytest.mark.parametrize("key", ["kws", "hello_world"])
 def test_report_elf_figures_equal_arm_none_eabi_size(key, builds):
     out = builds(key, "stm32f746")
@@ -71,7 +84,8 @@ def test_report_elf_figures_equal_arm_none_eabi_size(key, builds):
 def test_model_that_cannot_fit_the_flash_fails_clearly(tmp_path, cli):
     _need_toolchain("stm32f746")
     out = tmp_path / "ad"
-    status, _, stderr = cli("build", shared_model("ad"), "--board", "stm32f746", "--flash", "128K", "-o", out)
+    # at int8 (--bits 8): with the default --bits auto, mcugen would lower precision to fit instead
+    status, _, stderr = cli("build", shared_model("ad"), "--board", "stm32f746", "--bits", "8", "--flash", "128K", "-o", out)
     assert status == 2
     assert "does not fit: flash (RO) budget 131,072 B" in stderr and "largest" in stderr
     assert not out.exists()

@@ -8,9 +8,27 @@
 #define MCUGEN_KERNEL_UTIL_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "mcugen_fixedpoint.h"
 #include "mcugen_kernels.h"
+
+/*
+ * Cortex-M cores with the DSP extension (M4, M7, M33...) get SIMD inner loops: SXTB16 widens two
+ * int8 values into two int16 lanes, SMLAD multiplies two lane pairs and adds both products to an
+ * accumulator. Every other target (the host, RISC-V) compiles the portable C of each helper.
+ */
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+#define MCUGEN_DSP 1
+#endif
+
+/* For helpers that must stay a call (so the caller's hot loop keeps its registers). */
+#if defined(__GNUC__)
+#define MCUGEN_NOINLINE __attribute__((noinline))
+#else
+#define MCUGEN_NOINLINE
+#endif
 
 /*
  * Four int32 accumulators, one per lane, for kernels that work on four channels (or units) at
@@ -56,6 +74,118 @@ static inline int32_t mcugen_requantize_acc(int32_t acc, int32_t multiplier, int
     return mcugen_clamp(
         mcugen_multiply_by_quantized_multiplier(acc, multiplier, shift) + output_offset, act_min,
         act_max);
+}
+
+/*
+ * MBQM split into per-channel constants (computed once per output channel, not per element) and a
+ * short per-element sequence, with the same result as mcugen_requantize_acc for any multiplier
+ * >= 0 (TFLite's Q31 multipliers are): both roundings are folded into one 64-bit sum.
+ *
+ * With x = acc << left, P = x * multiplier and e = the right shift, MBQM is
+ * RDBP(SRDHM(x, m), e) = RDBP(floor((P + 2^30) / 2^31), e). For e >= 1, RDBP(s, e) =
+ * floor((s + 2^(e-1) - [s < 0]) / 2^e) and nested floors merge, so the result is
+ * floor((P + 2^30 + 2^(30+e) - [x < 0] * 2^31) / 2^(31+e))  ([s < 0] = [x < 0] whenever it
+ * matters), i.e. the high word of that sum shifted right by e - 1. For e = 0 it is
+ * floor((2P + 2^31) / 2^32): the high word of P added twice plus 2^31.
+ */
+typedef struct {
+    int32_t multiplier;
+    int32_t doubled;  /* multiplier when e = 0 (P counted twice), else 0 */
+    int32_t left;     /* left shift of the accumulator */
+    int32_t fix;      /* -1 when e >= 1: subtract 2^31 for negative x */
+    int32_t right;    /* max(e - 1, 0): shift of the high word */
+    uint32_t round_lo; /* 2^31 (e = 0) or 2^30 + 2^(30+e), as two words */
+    int32_t round_hi;
+} mcugen_requant;
+
+static inline mcugen_requant mcugen_requant_channel(const mcugen_quant_params *quant,
+                                                    int32_t channel)
+{
+    const int32_t q = quant->count > 1 ? channel : 0;
+    const int32_t shift = quant->shift[q];
+    const int32_t e = shift > 0 ? 0 : -shift;
+    const uint64_t round = e == 0 ? UINT64_C(1) << 31 : (UINT64_C(1) << 30) + (UINT64_C(1) << (30 + e));
+    mcugen_requant r;
+    r.multiplier = quant->multiplier[q];
+    r.doubled = e == 0 ? r.multiplier : 0;
+    r.left = shift > 0 ? shift : 0;
+    r.fix = e == 0 ? 0 : -1;
+    r.right = e == 0 ? 0 : e - 1;
+    r.round_lo = (uint32_t)round;
+    r.round_hi = (int32_t)(round >> 32);
+    return r;
+}
+
+/* The high word of the sum above, i.e. MBQM(acc) << 0 before its last shift. */
+static inline int32_t mcugen_requant_high(int32_t acc, const mcugen_requant *r)
+{
+    const int32_t x = (int32_t)((uint32_t)acc << r->left);
+#if defined(MCUGEN_DSP)
+    uint32_t lo = r->round_lo;
+    int32_t hi = r->round_hi, fix = r->fix;
+    __asm__("smlal %[lo], %[hi], %[x], %[m]\n\t"
+            "smlal %[lo], %[hi], %[x], %[m2]\n\t"
+            "and %[fix], %[fix], %[x], asr #31\n\t"
+            "adds %[lo], %[lo], %[fix], lsl #31\n\t"
+            "adc %[hi], %[hi], %[fix]\n\t"
+            : [lo] "+&r"(lo), [hi] "+&r"(hi), [fix] "+&r"(fix)
+            : [x] "r"(x), [m] "r"(r->multiplier), [m2] "r"(r->doubled)
+            : "cc");
+    return hi;
+#else
+    const int64_t round = (int64_t)(((uint64_t)(uint32_t)r->round_hi << 32) | r->round_lo);
+    const int64_t v = (int64_t)x * r->multiplier + (int64_t)x * r->doubled + round -
+                      (int64_t)((x >> 31) & r->fix & 1) * (INT64_C(1) << 31);
+    return (int32_t)(v >> 32);
+#endif
+}
+
+static inline int32_t mcugen_requant_apply(int32_t acc, const mcugen_requant *r,
+                                           int32_t output_offset, int32_t act_min,
+                                           int32_t act_max)
+{
+    return mcugen_clamp((mcugen_requant_high(acc, r) >> r->right) + output_offset, act_min,
+                        act_max);
+}
+
+/* Four bytes from any address as one little-endian word (one LDR on Cortex-M7). */
+static inline uint32_t mcugen_read_u32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+#if defined(MCUGEN_DSP)
+/* Bytes 1 and 3 of x, sign-extended into two int16 lanes (GCC does not fold the rotation into
+ * SXTB16 by itself). */
+static inline uint32_t mcugen_sxtb16_odd(uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+#endif
+
+/*
+ * Four int8 values plus `offset`, as int16 in the order (0, 2, 1, 3): the order in which SXTB16
+ * and its rotated form deliver them, so that a word of four weights widened the same way lines
+ * up with them. This is the layout of every int16 buffer the SIMD dot products read.
+ */
+static inline void mcugen_widen4(const int8_t *src, int32_t offset, int16_t *dst)
+{
+#if defined(MCUGEN_DSP)
+    const uint32_t x = mcugen_read_u32(src);
+    const uint32_t offsets = ((uint32_t)offset & 0xFFFFu) * 0x10001u;
+    const uint32_t even = __sadd16(__sxtb16(x), offsets), odd = __sadd16(mcugen_sxtb16_odd(x), offsets);
+    memcpy(dst, &even, sizeof even);
+    memcpy(dst + 2, &odd, sizeof odd);
+#else
+    dst[0] = (int16_t)(src[0] + offset);
+    dst[1] = (int16_t)(src[2] + offset);
+    dst[2] = (int16_t)(src[1] + offset);
+    dst[3] = (int16_t)(src[3] + offset);
+#endif
 }
 
 static inline int32_t mcugen_bias(const int32_t *bias, int32_t channel)

@@ -161,8 +161,10 @@ typedef struct {
  *                      + output_offset, act_min, act_max)
  * Reads every field of params except depth_multiplier; quant per channel or per tensor.
  * No groups: filter in_ch == input c. input_offset must be minus an int8 zero point (the padding
- * is filled with that zero point). Scratch holds the im2col columns of two output pixels:
- * 2 * kh * kw * in_ch bytes.
+ * is filled with that zero point). Scratch holds the windows of four output pixels widened to
+ * int16 and one int8 window: mcugen_conv2d_s8_scratch_size() bytes. Output pixels are written
+ * in order, each block of four after its inputs were read: output may overlap the input where
+ * every input byte is read before an output write reaches it (the memory planner checks this).
  */
 int32_t mcugen_conv2d_s8_scratch_size(const mcugen_dims *filter_dims);
 void mcugen_conv2d_s8(void *scratch, const mcugen_conv_params *params,
@@ -171,26 +173,42 @@ void mcugen_conv2d_s8(void *scratch, const mcugen_conv_params *params,
                       const int32_t *bias, const mcugen_dims *output_dims, int8_t *output);
 
 /*
- * CONV_2D fast path for a 1x1 filter with no padding (pad_h = pad_w = 0), any stride:
- * a plain matrix product of input pixels by the filter, no scratch. Same result as
- * mcugen_conv2d_s8 on such a layer. Reads stride_h, stride_w, input_offset, output_offset,
- * act_min, act_max.
+ * CONV_2D fast path for a 1x1 filter with no padding (pad_h = pad_w = 0), any stride: each
+ * block of four input pixels is widened straight into the scratch (no window gathering), of
+ * mcugen_conv2d_1x1_s8_scratch_size() bytes. Same result as mcugen_conv2d_s8 on such a layer.
+ * Reads stride_h, stride_w, input_offset, output_offset, act_min, act_max. In place when
+ * stride is 1 and in_ch >= out_ch (a block's pixels are read before they are written).
  */
-void mcugen_conv2d_1x1_s8(const mcugen_conv_params *params, const mcugen_quant_params *quant,
-                          const mcugen_dims *input_dims, const int8_t *input,
-                          const mcugen_dims *filter_dims, const int8_t *filter,
-                          const int32_t *bias, const mcugen_dims *output_dims, int8_t *output);
+int32_t mcugen_conv2d_1x1_s8_scratch_size(const mcugen_dims *filter_dims);
+void mcugen_conv2d_1x1_s8(void *scratch, const mcugen_conv_params *params,
+                          const mcugen_quant_params *quant, const mcugen_dims *input_dims,
+                          const int8_t *input, const mcugen_dims *filter_dims,
+                          const int8_t *filter, const int32_t *bias,
+                          const mcugen_dims *output_dims, int8_t *output);
 
 /*
  * DEPTHWISE_CONV_2D, any depth_multiplier >= 1: output channel o reads input channel
  * o / depth_multiplier, with filter[0,ky,kx,o]; otherwise as mcugen_conv2d_s8. Reads every field
- * of params. No scratch.
+ * of params. No scratch. Channels are processed four at a time, every output pixel of a group
+ * before the next group; pixels in order, each written after its window was read.
  */
 void mcugen_depthwise_conv2d_s8(const mcugen_conv_params *params,
                                 const mcugen_quant_params *quant, const mcugen_dims *input_dims,
                                 const int8_t *input, const mcugen_dims *filter_dims,
                                 const int8_t *filter, const int32_t *bias,
                                 const mcugen_dims *output_dims, int8_t *output);
+
+/*
+ * DEPTHWISE_CONV_2D for depth_multiplier 1, no dilation and a channel count that is a multiple
+ * of 4 (the common case, chosen at generation time): four channels per lane group, with SIMD
+ * taps on Cortex-M. Same result as mcugen_depthwise_conv2d_s8 on such a layer. No scratch.
+ */
+void mcugen_depthwise_conv2d_c4_s8(const mcugen_conv_params *params,
+                                   const mcugen_quant_params *quant,
+                                   const mcugen_dims *input_dims, const int8_t *input,
+                                   const mcugen_dims *filter_dims, const int8_t *filter,
+                                   const int32_t *bias, const mcugen_dims *output_dims,
+                                   int8_t *output);
 
 /*
  * FULLY_CONNECTED: input_dims = {batches, 1, 1, in}, filter_dims = {units, 1, 1, in},

@@ -18,8 +18,11 @@ static void test_pointwise(void)
     const mcugen_dims in_dims = {1, 1, 2, 3}, f_dims = {2, 1, 1, 3}, out_dims = {1, 1, 2, 2};
     /* accumulators {18, -1, 15, 3}: 18 * 0.5 = 9, -1 * 1, 15 * 0.5 = 7.5 -> 8, 3 * 1; + 3 */
     const int8_t want[4] = {12, 2, 11, 6};
-    int8_t out[4], scratch[2 * 3];
-    mcugen_conv2d_1x1_s8(&p, &quant, &in_dims, input, &f_dims, filter, bias, &out_dims, out);
+    int8_t out[4];
+    int32_t scratch[(4 * 4 * 2 + 4) / 4]; /* four widened columns of one group, one int8 window */
+    CHECK_EQ(mcugen_conv2d_1x1_s8_scratch_size(&f_dims), 4 * 4 * 2);
+    mcugen_conv2d_1x1_s8(scratch, &p, &quant, &in_dims, input, &f_dims, filter, bias, &out_dims,
+                         out);
     CHECK_ARRAY(out, want, 4);
     CHECK_EQ(mcugen_conv2d_s8_scratch_size(&f_dims), (int32_t)sizeof scratch);
     mcugen_conv2d_s8(scratch, &p, &quant, &in_dims, input, &f_dims, filter, bias, &out_dims, out);
@@ -34,7 +37,8 @@ static void test_same_padding(void)
     const mcugen_conv_params p = {1, 1, 1, 1, 1, 1, 1, -2, 0, -128, 25};
     const mcugen_dims in_dims = {1, 3, 3, 1}, f_dims = {1, 3, 3, 1}, out_dims = {1, 3, 3, 1};
     const int8_t want[9] = {4, 9, 8, 15, 25, 21, 16, 25, 20};
-    int8_t out[9], scratch[2 * 9];
+    int8_t out[9];
+    int32_t scratch[(3 * 4 * 4 * 2 + 12) / 4];
     mcugen_conv2d_s8(scratch, &p, &identity, &in_dims, input, &f_dims, filter, 0, &out_dims, out);
     CHECK_ARRAY(out, want, 9);
 }
@@ -47,7 +51,8 @@ static void test_dilation(void)
     const int32_t bias[1] = {100};
     const mcugen_conv_params p = {1, 1, 2, 2, 0, 0, 1, -2, -7, -128, 127};
     const mcugen_dims in_dims = {1, 3, 3, 1}, f_dims = {1, 2, 2, 1}, out_dims = {1, 1, 1, 1};
-    int8_t out[1], scratch[2 * 4];
+    int8_t out[1];
+    int32_t scratch[(4 * 4 * 2 + 4) / 4];
     mcugen_conv2d_s8(scratch, &p, &identity, &in_dims, input, &f_dims, filter, bias, &out_dims,
                      out);
     CHECK_EQ(out[0], 100 + (-1 + 1 + 5 + 7) - 7);

@@ -14,8 +14,9 @@ import jinja2
 import numpy as np
 
 import mcugen
+from mcugen.codegen import mixed
 from mcugen.codegen.cformat import CArray, c_array
-from mcugen.codegen.layers import EmitContext, layer_code
+from mcugen.codegen.layers import EmitContext, LayerCode, layer_code
 from mcugen.errors import UserError
 from mcugen.ir import Graph
 from mcugen.resources import kernels_dir, templates_dir
@@ -49,7 +50,7 @@ def _kernel_sources() -> dict[str, Path]:
     return found
 
 
-def _weight_arrays(ctx: EmitContext) -> list[CArray]:
+def _weight_arrays(ctx: EmitContext, layers: list[LayerCode]) -> list[CArray]:
     arrays, seen = [], set()
     for index, op in enumerate(ctx.graph.ops):
         if op.kind not in WEIGHTED_OPS:
@@ -58,13 +59,37 @@ def _weight_arrays(ctx: EmitContext) -> list[CArray]:
             if t is None or t.name in seen:
                 continue
             seen.add(t.name)
-            data = t.data.astype(np.int32 if t.dtype.bits > 8 else np.int8)
+            if layers[index].variant is not None and t.dtype.bits <= 8:
+                data = mixed.packed_weights(op, t)
+            else:
+                data = t.data.astype(np.int32 if t.dtype.bits > 8 else np.int8)
             arrays.append(c_array(ctx.weights(t), data, comment=f"{t.name}: {t.dtype} {list(t.shape)} (op {index})"))
     return arrays
 
 
+def mixed_sources(variants: list[mixed.Variant], name: str) -> dict[str, str]:
+    """The wrappers that instantiate `variants`: {file name: C source}, one file per op."""
+    by_op: dict[str, list[mixed.Variant]] = {}
+    for variant in sorted(set(variants), key=lambda v: v.name):
+        by_op.setdefault(variant.op, []).append(variant)
+    template = template_env().get_template("model/mixed_variants.c.j2")
+    sources = {}
+    for op, group in sorted(by_op.items()):
+        filename = f"mixed_{op}_variants.c"
+        sources[filename] = template.render(filename=filename, op=op, name=name, variants=group,
+                                            version=mcugen.__version__)
+    return sources
+
+
 def _describe(graph: Graph, names: list[str]) -> str:
-    return " + ".join(f"{graph.tensor(n).dtype}{list(graph.tensor(n).shape)}" for n in names)
+    """Type and shape of each buffer, with the quantization (real = scale * (q - zero point)) a
+    caller needs to fill or read it."""
+    def one(t) -> str:
+        quant = f" (scale {t.quant.s:.9g}, zero point {t.quant.zp})" if t.quant is not None and not t.quant.per_channel else ""
+        packed = ", packed (element 0 in the low bits)" if t.dtype.bits < 8 else ""
+        return f"{t.dtype}{list(t.shape)}{quant}{packed}"
+
+    return " + ".join(one(graph.tensor(n)) for n in names)
 
 
 def generate(graph: Graph, out_dir: Path, name: str, model_label: str) -> list[Path]:
@@ -74,7 +99,8 @@ def generate(graph: Graph, out_dir: Path, name: str, model_label: str) -> list[P
     plan = graph.attrs["memory_plan"]
     layers = [layer_code(ctx, index, op) for index, op in enumerate(graph.ops)]
     sources = _kernel_sources()
-    kernels = sorted({layer.kernel for layer in layers if layer.kernel})
+    variants = [layer.variant for layer in layers if layer.variant is not None]
+    kernels = sorted({layer.kernel for layer in layers if layer.kernel and layer.variant is None})
     missing = [k for k in kernels if k not in sources]
     if missing:
         raise UserError(f"no C kernel defines {', '.join(missing)}")
@@ -92,7 +118,8 @@ def generate(graph: Graph, out_dir: Path, name: str, model_label: str) -> list[P
         "arena_bytes": plan.arena_bytes,
         "arena_array_bytes": max(plan.arena_bytes, 8),
         "layers": layers,
-        "arrays": _weight_arrays(ctx),
+        "arrays": _weight_arrays(ctx, layers),
+        "mixed": bool(variants),
     }
     env = template_env()
     files = {
@@ -108,11 +135,18 @@ def generate(graph: Graph, out_dir: Path, name: str, model_label: str) -> list[P
     (out_dir / "kernels" / "include").mkdir(parents=True, exist_ok=True)
     (out_dir / "kernels" / "src").mkdir(parents=True, exist_ok=True)
     for header in sorted((kernels_dir() / "include").glob("*.h")):
-        shutil.copyfile(header, out_dir / "kernels" / "include" / header.name)
+        if variants or header.name not in mixed.HEADERS:
+            shutil.copyfile(header, out_dir / "kernels" / "include" / header.name)
     for src in kernel_files:
         shutil.copyfile(src, out_dir / "kernels" / "src" / src.name)
+    for body in sorted({v.body for v in variants}):
+        shutil.copyfile(kernels_dir() / "src" / body, out_dir / "kernels" / "src" / body)
+    wrappers = mixed_sources(variants, name)
+    for filename, text in wrappers.items():
+        (out_dir / "kernels" / "src" / filename).write_text(text)
 
-    c_sources = [Path(f"{name}.c"), Path(f"{name}_weights.c")] + [Path("kernels/src") / f.name for f in kernel_files]
+    c_sources = ([Path(f"{name}.c"), Path(f"{name}_weights.c")]
+                 + sorted(Path("kernels/src") / f for f in [*(f.name for f in kernel_files), *wrappers]))
     (out_dir / "CMakeLists.txt").write_text(
         env.get_template("model/CMakeLists.txt.j2").render(name=name, sources=[s.as_posix() for s in c_sources]))
     return c_sources

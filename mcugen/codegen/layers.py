@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mcugen.codegen import mixed
 from mcugen.codegen.cformat import CArray, CStruct, c_array, c_struct
 from mcugen.errors import UserError
 from mcugen.ir import Graph, Op, Tensor
@@ -25,6 +26,7 @@ class LayerCode:
     structs: list[CStruct] = field(default_factory=list)
     arrays: list[CArray] = field(default_factory=list)
     statement: str = ""
+    variant: mixed.Variant | None = None  # the mixed-precision kernel it calls, if any
 
 
 @dataclass
@@ -38,9 +40,9 @@ class EmitContext:
     def plan(self):
         return self.graph.attrs["memory_plan"]
 
-    def pointer(self, tensor_name: str, writable: bool = False) -> str:
+    def pointer(self, tensor_name: str, writable: bool = False, element: str = "int8_t") -> str:
         place = self.plan.tensors[tensor_name]
-        ctype = "int8_t *" if writable else "const int8_t *"
+        ctype = f"{element} *" if writable else f"const {element} *"
         base = {"arena": f"{self.name}_arena.bytes", "input": "input", "output": "output"}[place.region]
         return f"(({ctype}){base} + {place.offset})"
 
@@ -73,21 +75,76 @@ def dims4(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
 
 def choose_kernel(graph: Graph, op: Op) -> tuple[str | None, int]:
     """(C function, scratch bytes) for one op; None for ops that need no code."""
+    variant = _variant(graph, op, graph.ops.index(op))
+    if variant is not None:
+        return variant.name, mixed.scratch_bytes(graph, op)
     if op.kind == "CONV_2D":
         p = lower(graph, op)
         w = graph.tensor(op.inputs[1])
         if w.shape[1] == 1 and w.shape[2] == 1 and p.pad_h == 0 and p.pad_w == 0:
-            return "mcugen_conv2d_1x1_s8", 0
+            return "mcugen_conv2d_1x1_s8", _columns_bytes(w.shape[3])
         return "mcugen_conv2d_s8", conv2d_scratch_bytes(w.shape)
+    if op.kind == "DEPTHWISE_CONV_2D":
+        p = lower(graph, op)
+        channels = graph.tensor(op.inputs[0]).shape[-1]
+        if p.depth_multiplier == 1 and (p.dilation_h, p.dilation_w) == (1, 1) and channels % 4 == 0:
+            return "mcugen_depthwise_conv2d_c4_s8", 0
     if op.kind in ("RESHAPE", "SQUEEZE"):
         return None, 0
     return _SIMPLE_KERNELS[op.kind], 0
 
 
+def _variant(graph: Graph, op: Op, index: int) -> mixed.Variant | None:
+    """The mixed-precision kernel variant of an op with sub-byte or unsigned tensors (None for
+    int8 ops), its inputs in the order the kernel takes them."""
+    if not mixed.needs_mixed(graph, op):
+        return None
+    inputs = [n for n in op.inputs if n is not None and not graph.tensor(n).is_const]
+    if op.kind == "ADD" and _broadcast(op, *(graph.tensor(n) for n in inputs), index)[0]:
+        inputs.reverse()
+    return mixed.variant(graph, op, inputs)
+
+
+def subbyte_capable(graph: Graph, tensor_name: str, _via: Op | None = None) -> bool:
+    """May `tensor_name` be stored below 8 bits (or unsigned) in generated code?
+
+    True when every op that reads or writes it has a mixed-precision kernel for that operand: the
+    input, weights or output of CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED, the input or
+    output of AVERAGE_POOL_2D and MAX_POOL_2D, an input or the output of ADD; or is a RESHAPE or
+    SQUEEZE whose other side may be too (both sides must then get the same type). Biases stay
+    int32; a tensor that any other op touches stays int8. Graph inputs and outputs may go
+    sub-byte: the caller's buffers then hold packed elements.
+    """
+    tensor = graph.tensor(tensor_name)
+    for op in graph.ops:
+        if op is _via or (tensor_name not in op.inputs and tensor_name not in op.outputs):
+            continue
+        if op.kind in mixed.ALIAS_OPS:
+            other = op.outputs[0] if tensor_name == op.inputs[0] else op.inputs[0]
+            if not subbyte_capable(graph, other, op):
+                return False
+            continue
+        if op.kind not in mixed.C_OPS:
+            return False
+        if op.kind in mixed.WEIGHTED:
+            slot = 1 if tensor.is_const else 0
+            if tensor_name != op.inputs[slot] and tensor_name not in op.outputs:
+                return False
+        elif tensor.is_const:
+            return False
+    return True
+
+
+def _columns_bytes(depth: int) -> int:
+    """Mirrors conv2d.c's column buffer: four output pixels' windows as int16, depth rounded up to 4."""
+    return (depth + 3) // 4 * 4 * 4 * 2
+
+
 def conv2d_scratch_bytes(filter_shape: tuple[int, ...]) -> int:
-    """Mirrors mcugen_conv2d_s8_scratch_size(): im2col columns for two output pixels."""
+    """Mirrors mcugen_conv2d_s8_scratch_size(): the columns plus one int8 window."""
     _, kh, kw, ic = filter_shape
-    return 2 * kh * kw * ic
+    depth = kh * kw * ic
+    return _columns_bytes(depth) + (depth + 3) // 4 * 4
 
 
 _SIMPLE_KERNELS = {
@@ -111,9 +168,10 @@ _SIMPLE_KERNELS = {
 def layer_code(ctx: EmitContext, index: int, op: Op) -> LayerCode:
     graph = ctx.graph
     for t in [*graph.op_inputs(op), *graph.op_outputs(op)]:
-        if t is not None and not t.is_const and (t.dtype.is_float or t.dtype.bits != 8):
-            raise UserError(f"op {index} ({op.kind}): tensor '{t.name}' is {t.dtype}; generated code supports int8 activations")
-    code = LayerCode(index=index, op=op.kind, kernel=op.attrs.get("kernel"))
+        if t is not None and not t.is_const and (t.dtype.is_float or t.dtype.bits > 8):
+            raise UserError(f"op {index} ({op.kind}): tensor '{t.name}' is {t.dtype}; generated code supports "
+                            "int8 and packed 2/4-bit activations")
+    code = LayerCode(index=index, op=op.kind, kernel=op.attrs.get("kernel"), variant=_variant(graph, op, index))
     if op.kind in ("RESHAPE", "SQUEEZE"):
         if index in ctx.plan.copies:
             size = graph.tensor(op.outputs[0]).nbytes
@@ -164,16 +222,24 @@ def _weighted(ctx: EmitContext, index: int, op: Op, code: LayerCode) -> None:
         params = _params_struct(code, "mcugen_conv_params", p, skip=("multiplier", "shift"))
     quant = _quant_struct(code, p.multiplier, p.shift)
     bias = ctx.weights(b) if b is not None else "NULL"
-    scratch = f"{ctx.scratch(index)}, " if code.kernel == "mcugen_conv2d_s8" else ""
-    code.statement = (f"{code.kernel}({scratch}{params}, {quant}, {in_dims}, {ctx.pointer(x.name)}, {f_dims}, "
-                      f"{ctx.weights(w)}, {bias}, {out_dims}, {ctx.pointer(y.name, True)});")
+    scratch = f"{ctx.scratch(index)}, " if code.kernel in ("mcugen_conv2d_s8", "mcugen_conv2d_1x1_s8") or code.variant else ""
+    element = _element(code)
+    code.statement = (f"{code.kernel}({scratch}{params}, {quant}, {in_dims}, {ctx.pointer(x.name, False, element)}, "
+                      f"{f_dims}, {ctx.weights(w)}, {bias}, {out_dims}, {ctx.pointer(y.name, True, element)});")
+
+
+def _element(code: LayerCode) -> str:
+    """The C type of the activation (and weight) pointers: mixed kernels take packed bytes."""
+    return "uint8_t" if code.variant else "int8_t"
 
 
 def _pool(ctx: EmitContext, index: int, op: Op, code: LayerCode) -> None:
     x, y = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
     params = _params_struct(code, "mcugen_pool_params", lower(ctx.graph, op))
-    code.statement = (f"{code.kernel}({params}, {_dims_struct(ctx, code, 'input', x.shape)}, {ctx.pointer(x.name)}, "
-                      f"{_dims_struct(ctx, code, 'output', y.shape)}, {ctx.pointer(y.name, True)});")
+    element = _element(code)
+    code.statement = (f"{code.kernel}({params}, {_dims_struct(ctx, code, 'input', x.shape)}, "
+                      f"{ctx.pointer(x.name, False, element)}, {_dims_struct(ctx, code, 'output', y.shape)}, "
+                      f"{ctx.pointer(y.name, True, element)});")
 
 
 def _broadcast(op: Op, a: Tensor, b: Tensor, index: int) -> tuple[bool, int]:
@@ -200,8 +266,9 @@ def _elementwise(ctx: EmitContext, index: int, op: Op, code: LayerCode) -> None:
         fields = {k.replace("input1", "#").replace("input2", "input1").replace("#", "input2"): v for k, v in fields.items()}
     ctype = "mcugen_add_params" if op.kind == "ADD" else "mcugen_mul_params"
     code.structs.append(c_struct(ctype, f"L{index}_params", **fields))
-    code.statement = (f"{code.kernel}(&L{index}_params, {ctx.pointer(a.name)}, {ctx.pointer(b.name)}, "
-                      f"{y.size}, {size2}, {ctx.pointer(y.name, True)});")
+    element = _element(code)
+    code.statement = (f"{code.kernel}(&L{index}_params, {ctx.pointer(a.name, False, element)}, "
+                      f"{ctx.pointer(b.name, False, element)}, {y.size}, {size2}, {ctx.pointer(y.name, True, element)});")
 
 
 def _softmax(ctx: EmitContext, index: int, op: Op, code: LayerCode) -> None:

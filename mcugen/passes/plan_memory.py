@@ -3,6 +3,14 @@
 Buffers whose lifetimes (first to last op that touches them) overlap never share bytes; the
 others may. Placement is greedy, largest buffer first, each at the lowest offset that does not
 collide with an already placed, co-live buffer. RESHAPE and SQUEEZE outputs alias their input.
+
+In-place and overlapped execution: when an op's input dies at that op, its output may share the
+input's bytes, shifted by an offset the kernel's access order makes safe. Elementwise kernels
+(ADD, MUL, requantize, LOGISTIC, SOFTMAX) write element i after reading it: offset 0. Window
+kernels (conv, depthwise, pooling) write output pixels in raster order, each after reading its
+window: the output may start below the input as long as every write stays under the lowest input
+pixel still to be read (computed exactly from the layer's geometry below). Such a chain of
+buffers is placed as one block.
 The graph's inputs are read from the caller's input buffer and its outputs written straight into
 the caller's output buffer, so neither takes arena space. Scratch sizes come from the
 `scratch_bytes` attribute that kernel selection puts on each op.
@@ -11,10 +19,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mcugen.ir import Graph
+import numpy as np
+
+from mcugen.ir import Graph, Op
+from mcugen.quant.lowering import lower
 
 ALIGN = 8
 ALIAS_OPS = ("RESHAPE", "SQUEEZE")
+# Kernels that allow output == input (mcugen_kernels.h: "In place").
+ELEMENTWISE_IN_PLACE = ("mcugen_add_s8", "mcugen_mul_s8", "mcugen_requantize_s8", "mcugen_logistic_s8",
+                        "mcugen_softmax_s8")
+# Kernels that write output pixels in raster order, each after reading its window.
+RASTER_WINDOW = ("mcugen_conv2d_s8", "mcugen_conv2d_1x1_s8", "mcugen_depthwise_conv2d_c4_s8",
+                 "mcugen_avg_pool2d_s8", "mcugen_max_pool2d_s8")
 
 
 @dataclass(frozen=True)
@@ -35,6 +52,7 @@ class MemoryPlan:
     input_bytes: int = 0
     output_bytes: int = 0
     peak_by_op: list[int] = field(default_factory=list)  # arena bytes live during each op
+    overlaps: dict[int, int] = field(default_factory=dict)  # op index -> output offset - input offset
 
 
 @dataclass
@@ -73,6 +91,87 @@ def _alias_roots(graph: Graph) -> tuple[dict[str, str], list[int]]:
     return {name: find(name) for name in root}, copies
 
 
+def _window_geometry(graph: Graph, op: Op):
+    """(kernel h, w, stride h, w, pad h, w, dilation h, w) of a raster window kernel."""
+    p = lower(graph, op)
+    if op.kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        return p.filter_h, p.filter_w, p.stride_h, p.stride_w, p.pad_h, p.pad_w, 1, 1
+    w = graph.tensor(op.inputs[1]).shape
+    return w[1], w[2], p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w
+
+
+def _first_read(size: int, origins: np.ndarray, taps: int, dilation: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per output position: the first input index its window reads, and whether it reads any."""
+    k = np.arange(taps)
+    inside = (origins[:, None] + k[None, :] * dilation >= 0) & (origins[:, None] + k[None, :] * dilation < size)
+    first = np.argmax(inside, axis=1)
+    return origins + first * dilation, inside.any(axis=1)
+
+
+def _raster_offset(graph: Graph, op: Op) -> int | None:
+    """The largest safe (output start - input start) for a raster window kernel, or None.
+
+    Output pixel p (flat n, y, x) is written after the windows of pixels <= p were read; it must
+    land below the lowest input pixel that pixels >= p still read.
+    """
+    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    if len(x.shape) != 4 or len(y.shape) != 4:
+        return None
+    n, in_h, in_w, in_c = x.shape
+    _, out_h, out_w, out_c = y.shape
+    kh, kw, sh, sw, ph, pw, dh, dw = _window_geometry(graph, op)
+    rows, rows_any = _first_read(in_h, np.arange(out_h) * sh - ph, kh, dh)
+    cols, cols_any = _first_read(in_w, np.arange(out_w) * sw - pw, kw, dw)
+    batch = np.arange(n)[:, None, None]
+    first = ((batch * in_h + rows[None, :, None]) * in_w + cols[None, None, :]).reshape(-1)
+    reads = (np.ones((n, 1, 1), bool) & rows_any[None, :, None] & cols_any[None, None, :]).reshape(-1)
+    first = np.where(reads, first, np.iinfo(np.int64).max)
+    still_needed = np.minimum.accumulate(first[::-1])[::-1]  # lowest input pixel read by pixels >= p
+    pixels = np.arange(first.size)
+    bounds = np.where(still_needed == np.iinfo(np.int64).max, np.iinfo(np.int64).max,
+                      still_needed * in_c - (pixels + 1) * out_c)
+    delta = int(bounds.min())
+    if op.attrs.get("kernel") == "mcugen_depthwise_conv2d_c4_s8":
+        delta = delta // out_c * out_c  # channel groups sweep all pixels: keep groups apart
+    return min(delta, 0)
+
+
+def _overlap(graph: Graph, op: Op) -> tuple[str, int] | None:
+    """(input name, output start - input start) when op's output may share its input's bytes."""
+    kernel = op.attrs.get("kernel")
+    out = graph.tensor(op.outputs[0])
+    if kernel in ELEMENTWISE_IN_PLACE:
+        same = [n for n in op.inputs if n is not None and not graph.tensor(n).is_const
+                and graph.tensor(n).nbytes == out.nbytes]
+        return (same, 0) if same else None
+    if kernel in RASTER_WINDOW:
+        delta = _raster_offset(graph, op)
+        return None if delta is None else ([op.inputs[0]], delta)
+    return None
+
+
+def _overlap_groups(graph: Graph, buffers: dict, roots: dict, first: dict, last: dict):
+    """Chains of in-place ops: root -> (group root, offset of the buffer inside its group)."""
+    where = {r: (r, 0) for r in buffers}
+    overlaps = {}
+    for index, op in enumerate(graph.ops):
+        found = _overlap(graph, op) if op.outputs and op.outputs[0] is not None else None
+        if found is None:
+            continue
+        candidates, delta = found
+        out_root = roots[op.outputs[0]]
+        if out_root not in buffers or where[out_root][0] != out_root or first[out_root] != index:
+            continue
+        for name in candidates:
+            in_root = roots[name]
+            if in_root in buffers and last.get(in_root) == index and in_root != out_root:
+                group, offset = where[in_root]
+                where[out_root] = (group, offset + delta)
+                overlaps[index] = delta
+                break
+    return where, overlaps
+
+
 def plan_memory(graph: Graph) -> Graph:
     graph = graph.copy()
     roots, copies = _alias_roots(graph)
@@ -109,11 +208,18 @@ def plan_memory(graph: Graph) -> Graph:
     for name in graph.outputs:
         last[roots[name]] = len(graph.ops)
 
-    buffers = [
-        _Buffer(r, _align(max(graph.tensor(n).nbytes for n in members[r])), first[r], last.get(r, first[r]))
-        for r in members
-        if r not in region_of_root and r in first
-    ]
+    sizes = {r: max(graph.tensor(n).nbytes for n in members[r]) for r in members
+             if r not in region_of_root and r in first}
+    where, overlaps = _overlap_groups(graph, sizes, roots, first, last)
+    buffers = []
+    for group in sorted({g for g, _ in where.values()}, key=str):
+        parts = [r for r in sizes if where[r][0] == group]
+        low = min(where[r][1] for r in parts)
+        span = max(where[r][1] + sizes[r] for r in parts) - low
+        buffers.append(_Buffer(group, _align(span), min(first[r] for r in parts),
+                               max(last.get(r, first[r]) for r in parts)))
+        for r in parts:
+            where[r] = (group, where[r][1] - low)
     for index, op in enumerate(graph.ops):
         size = int(op.attrs.get("scratch_bytes", 0))
         if size:
@@ -126,12 +232,13 @@ def plan_memory(graph: Graph) -> Graph:
     for name, r in roots.items():
         if r in region_of_root:
             tensors[name] = region_of_root[r] if name not in io_offsets else io_offsets[name]
-        elif r in by_key:
-            tensors[name] = Placement("arena", by_key[r].offset, graph.tensor(name).nbytes)
+        elif r in where:
+            group, inside = where[r]
+            tensors[name] = Placement("arena", by_key[group].offset + inside, graph.tensor(name).nbytes)
     for name, placement in io_offsets.items():
         tensors[name] = placement
     scratch = {b.key[1]: Placement("arena", b.offset, b.size) for b in buffers if isinstance(b.key, tuple)}
-    peak = [sum(b.size for b in buffers if b.first <= i <= b.last) for i in range(len(graph.ops))]
+    peak = [_live_bytes(graph, i, tensors, scratch) for i in range(len(graph.ops))]
     graph.attrs["memory_plan"] = MemoryPlan(
         arena_bytes=arena,
         tensors=tensors,
@@ -140,8 +247,34 @@ def plan_memory(graph: Graph) -> Graph:
         input_bytes=sum(p.size for p in io_offsets.values() if p.region == "input"),
         output_bytes=sum(p.size for p in io_offsets.values() if p.region == "output"),
         peak_by_op=peak,
+        overlaps=overlaps,
     )
     return graph
+
+
+def _live_bytes(graph: Graph, index: int, tensors: dict[str, Placement], scratch: dict[int, Placement]) -> int:
+    """Arena bytes in use while op `index` runs: the union of its live tensors and its scratch."""
+    spans = [(p.offset, p.offset + p.size) for name, p in tensors.items()
+             if p.region == "arena" and _live(graph, name, index)]
+    if index in scratch:
+        spans.append((scratch[index].offset, scratch[index].offset + scratch[index].size))
+    used, end = 0, 0
+    for lo, hi in sorted(spans):
+        used += max(0, hi - max(lo, end))
+        end = max(end, hi)
+    return used
+
+
+def _live(graph: Graph, name: str, index: int) -> bool:
+    """Tensor `name` is written at or before op `index` and read at or after it."""
+    ops = graph.ops
+    made = [i for i, op in enumerate(ops) if name in op.outputs]
+    used = [i for i, op in enumerate(ops) if name in op.inputs]
+    start = made[0] if made else 0
+    end = max(used) if used else start
+    if name in graph.outputs:
+        end = len(ops)
+    return start <= index <= end
 
 
 def _place(buffers: list[_Buffer]) -> int:

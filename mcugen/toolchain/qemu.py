@@ -64,6 +64,13 @@ def run_firmware(elf: Path, board: Board, inputs: bytes, output_bytes: int,
     return outputs
 
 
+def peak_stack(elf: Path, board: Board, inputs: bytes, timeout: float = 60) -> int:
+    """The deepest stack use (bytes) of a firmware run on `inputs`, as the harness measures it:
+    start-up paints the free stack, main() counts the overwritten words (templates/firmware/)."""
+    with _qemu_run(elf, board, inputs, timeout) as work:
+        return int.from_bytes((work / "stack.bin").read_bytes()[:4], "little")
+
+
 def count_instructions(elf: Path, board: Board, input_record: bytes, marks: bool = False,
                        timeout: float = 60) -> dict:
     """Exact instructions executed by one call of the model's `{name}_run` on `input_record`

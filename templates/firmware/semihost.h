@@ -15,4 +15,7 @@ long sh_flen(int handle);                             /* the file's length, or -
 int sh_close(int handle);                             /* 0 on success */
 __attribute__((noreturn)) void sh_exit(int status);  /* QEMU exits with this status */
 
+/* The start-up code fills the free stack with this word; main() reports how much was overwritten. */
+#define STACK_PAINT 0x5AC3A53Cu
+
 #endif

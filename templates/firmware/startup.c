@@ -5,6 +5,7 @@
 #include "semihost.h"
 
 extern uint32_t _sidata[], _sdata[], _edata[], _sbss[], _ebss[]; /* from link.ld, word aligned */
+extern uint32_t _sstack[]; /* the bottom of the stack reserve */
 int main(void);
 
 /* Plain loops: GCC would otherwise call memcpy/memset before .data and .bss are ready. */
@@ -15,6 +16,10 @@ __attribute__((noreturn, optimize("no-tree-loop-distribute-patterns"))) void Res
         *dst++ = *src++;
     for (uint32_t *dst = _sbss; dst < _ebss;)
         *dst++ = 0;
+    /* Paint the unused stack, so that the harness can measure how deep the run went. */
+    uint32_t here;
+    for (uint32_t *dst = _sstack; dst < &here - 16;)
+        *dst++ = STACK_PAINT;
 #ifdef __ARM_FP
     *(volatile uint32_t *)0xE000ED88 |= 0xFu << 20; /* CPACR: full access to CP10/CP11 */
     __asm__ volatile("dsb\n\tisb");

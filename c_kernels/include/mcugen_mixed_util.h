@@ -1,0 +1,214 @@
+/*
+ * Inline helpers the mixed-precision kernel bodies (c_kernels/src/mixed_*.h) share; not part of
+ * the public API. Like mcugen_packing.h, they take the widths as arguments and are forced inline,
+ * so each variant gets them specialised for its own compile-time widths.
+ */
+#ifndef MCUGEN_MIXED_UTIL_H
+#define MCUGEN_MIXED_UTIL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+#endif
+
+#include "mcugen_kernel_util.h"
+#include "mcugen_mixed.h"
+#include "mcugen_packing.h"
+
+#if defined(__ARM_FEATURE_DSP)
+/* Cortex-M cores with the DSP extension (M4, M7, M33...) multiply-accumulate two int16 lanes at
+ * once with SMLAD: a pair of int16 column values read as one word, against a pair of unpacked
+ * weights (SBFX, SBFX, PKHBT). Exactly the sum of the portable loop, in another order. */
+static inline int32_t mcugen_mixed_column_pair(const int16_t *col)
+{
+    int32_t pair;
+    memcpy(&pair, col, sizeof pair); /* one LDR: Cortex-M4/M7 load unaligned words */
+    return pair;
+}
+
+/* Weights j and j + 1 of a group word, as the low and high int16 lanes of one word (PKHBT: GCC
+ * spends a UXTH and an ORR on the same expression in C). */
+MCUGEN_ALWAYS_INLINE int32_t mcugen_mixed_weight_pair(uint32_t word, int32_t j, int32_t bits)
+{
+    int32_t pair;
+    __asm__("pkhbt %0, %1, %2, lsl #16"
+            : "=r"(pair)
+            : "r"(mcugen_packed_field(word, j * bits, bits, 1)),
+              "r"(mcugen_packed_field(word, (j + 1) * bits, bits, 1)));
+    return pair;
+}
+#endif
+
+/*
+ * acc0 += sum_k col0[k] * w[first + k] for k < depth, w holding signed `bits`-bit weights; with
+ * `two`, acc1 likewise for col1, each weight being unpacked once for both columns. Weights are
+ * read element by element up to a byte boundary, then four at a time. The hot loop of every
+ * weighted mixed kernel.
+ */
+MCUGEN_ALWAYS_INLINE void mcugen_mixed_dot_n(const int16_t *col0, const int16_t *col1,
+                                             int32_t two, const uint8_t *w, int32_t first,
+                                             int32_t depth, int32_t bits, int32_t *acc0,
+                                             int32_t *acc1)
+{
+    const int32_t align = (1 << mcugen_packed_log_per_byte(bits)) - 1;
+    int32_t a0 = *acc0, a1 = *acc1, k = 0, groups;
+    const uint8_t *p;
+    for (; k < depth && ((first + k) & align) != 0; k++) {
+        const int32_t wk = mcugen_packed_get(w, first + k, bits, 1);
+        a0 += col0[k] * wk;
+        if (two) {
+            a1 += col1[k] * wk;
+        }
+    }
+    p = w + ((uint32_t)(first + k) >> mcugen_packed_log_per_byte(bits));
+    for (groups = (depth - k) >> 2; groups > 0; groups--, k += 4, p += bits / 2) {
+        const uint32_t word = mcugen_packed_group4(p, bits);
+#if defined(__ARM_FEATURE_DSP)
+        const int32_t w01 = mcugen_mixed_weight_pair(word, 0, bits);
+        const int32_t w23 = mcugen_mixed_weight_pair(word, 2, bits);
+        a0 = __smlad(mcugen_mixed_column_pair(col0 + k), w01, a0);
+        a0 = __smlad(mcugen_mixed_column_pair(col0 + k + 2), w23, a0);
+        if (two) {
+            a1 = __smlad(mcugen_mixed_column_pair(col1 + k), w01, a1);
+            a1 = __smlad(mcugen_mixed_column_pair(col1 + k + 2), w23, a1);
+        }
+#else
+        const int32_t w0 = mcugen_packed_field(word, 0, bits, 1);
+        const int32_t w1 = mcugen_packed_field(word, bits, bits, 1);
+        const int32_t w2 = mcugen_packed_field(word, 2 * bits, bits, 1);
+        const int32_t w3 = mcugen_packed_field(word, 3 * bits, bits, 1);
+        a0 += col0[k] * w0 + col0[k + 1] * w1 + col0[k + 2] * w2 + col0[k + 3] * w3;
+        if (two) {
+            a1 += col1[k] * w0 + col1[k + 1] * w1 + col1[k + 2] * w2 + col1[k + 3] * w3;
+        }
+#endif
+    }
+    for (; k < depth; k++) {
+        const int32_t wk = mcugen_packed_get(w, first + k, bits, 1);
+        a0 += col0[k] * wk;
+        if (two) {
+            a1 += col1[k] * wk;
+        }
+    }
+    *acc0 = a0;
+    *acc1 = a1;
+}
+
+/* mcugen_mixed_dot_n with `two` a literal in each call: one loop for one column, one for two. */
+MCUGEN_ALWAYS_INLINE void mcugen_mixed_dot(const int16_t *col0, const int16_t *col1, int32_t two,
+                                           const uint8_t *w, int32_t first, int32_t depth,
+                                           int32_t bits, int32_t *acc0, int32_t *acc1)
+{
+    if (two) {
+        mcugen_mixed_dot_n(col0, col1, 1, w, first, depth, bits, acc0, acc1);
+    } else {
+        mcugen_mixed_dot_n(col0, col0, 0, w, first, depth, bits, acc0, acc1);
+    }
+}
+
+/*
+ * The input window of flat output pixel `pixel`, unpacked with input_offset added: tap
+ * t = ky * kw + kx of channel c goes to col[t * tap_stride + c * chan_stride]. Taps in the
+ * padding are 0 and so add nothing, as TFLite skips them. Conv lays the window out as its filter
+ * rows are (tap_stride = in_ch, chan_stride = 1), depthwise channel by channel (tap_stride = 1,
+ * chan_stride = kh * kw), so that every weighted kernel ends in mcugen_mixed_dot.
+ */
+MCUGEN_ALWAYS_INLINE void mcugen_mixed_im2col(int16_t *col, int32_t tap_stride, int32_t chan_stride,
+                                              int32_t pixel, const mcugen_conv_params *p,
+                                              const mcugen_dims *in_dims, const uint8_t *input,
+                                              const mcugen_dims *f_dims,
+                                              const mcugen_dims *out_dims, int32_t bits,
+                                              int32_t is_signed)
+{
+    const int32_t ch = in_dims->c, f_w = f_dims->w;
+    const int32_t row = pixel / out_dims->w, b = row / out_dims->h;
+    const int32_t y0 = (row % out_dims->h) * p->stride_h - p->pad_h;
+    const int32_t x0 = (pixel % out_dims->w) * p->stride_w - p->pad_w;
+    /* Undilated, filter-row-major taps: the inside part of a filter row is one input run. */
+    const int32_t whole_rows = tap_stride == ch && chan_stride == 1 && p->dilation_w == 1;
+    int32_t kx0, kx1, ky, kx, c;
+    mcugen_window(x0, p->dilation_w, f_w, in_dims->w, &kx0, &kx1);
+    for (ky = 0; ky < f_dims->h; ky++) {
+        const int32_t y = y0 + ky * p->dilation_h;
+        const int32_t row_inside = y >= 0 && y < in_dims->h;
+        for (kx = 0; kx < f_w; kx++) {
+            int16_t *dst = col + (ky * f_w + kx) * tap_stride;
+            if (row_inside && kx >= kx0 && kx < kx1) {
+                const int32_t taps = whole_rows ? kx1 - kx : 1;
+                const int32_t first = ((b * in_dims->h + y) * in_dims->w + x0 + kx * p->dilation_w) * ch;
+                mcugen_unpack_run(dst, chan_stride, input, first, taps * ch, p->input_offset, bits,
+                                  is_signed);
+                kx += taps - 1;
+            } else {
+                for (c = 0; c < ch; c++) {
+                    dst[c * chan_stride] = 0;
+                }
+            }
+        }
+    }
+}
+
+/* output[index] = the requantized accumulator of output channel `channel`, packed. */
+MCUGEN_ALWAYS_INLINE void mcugen_mixed_store(uint8_t *output, int32_t index, int32_t acc,
+                                             int32_t channel, const mcugen_quant_params *quant,
+                                             int32_t output_offset, int32_t act_min,
+                                             int32_t act_max, int32_t bits)
+{
+    const int32_t q = quant->count > 1 ? channel : 0;
+    mcugen_packed_set(output, index,
+                      mcugen_requantize_acc(acc, quant->multiplier[q], quant->shift[q],
+                                            output_offset, act_min, act_max),
+                      bits);
+}
+
+/*
+ * AVERAGE_POOL_2D (is_max = 0) or MAX_POOL_2D (is_max = 1) of packed tensors, one output element
+ * at a time over the window's taps inside the input; averages round half away from zero
+ * ((sum +- count/2) / count, C division), as mcugen_avg_pool2d_s8. Pooling does no
+ * multiply-accumulate, so elements are simply read one by one.
+ */
+MCUGEN_ALWAYS_INLINE void mcugen_mixed_pool(const mcugen_pool_params *params,
+                                            const mcugen_dims *input_dims, const uint8_t *input,
+                                            const mcugen_dims *output_dims, uint8_t *output,
+                                            int32_t is_max, int32_t in_bits, int32_t in_signed,
+                                            int32_t out_bits)
+{
+    const mcugen_pool_params p = *params; /* output stores may alias anything: copy once */
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, ch = input_dims->c;
+    const int32_t lowest = in_signed ? -(1 << (in_bits - 1)) : 0; /* an empty window's max */
+    int32_t b, y, x, c, r, k;
+    for (b = 0; b < output_dims->n; b++) {
+        for (y = 0; y < output_dims->h; y++) {
+            const int32_t y0 = y * p.stride_h - p.pad_h;
+            int32_t ky0, ky1;
+            mcugen_window(y0, 1, p.filter_h, in_h, &ky0, &ky1);
+            for (x = 0; x < output_dims->w; x++) {
+                const int32_t x0 = x * p.stride_w - p.pad_w;
+                const int32_t out_first = ((b * output_dims->h + y) * output_dims->w + x) * ch;
+                int32_t kx0, kx1, first, count;
+                mcugen_window(x0, 1, p.filter_w, in_w, &kx0, &kx1);
+                first = ((b * in_h + y0 + ky0) * in_w + x0 + kx0) * ch; /* first tap inside */
+                count = (ky1 - ky0) * (kx1 - kx0);
+                for (c = 0; c < ch; c++) {
+                    int32_t v = is_max ? lowest : 0;
+                    for (r = 0; r < ky1 - ky0; r++) {
+                        int32_t index = first + r * in_w * ch + c;
+                        for (k = 0; k < kx1 - kx0; k++, index += ch) {
+                            const int32_t e = mcugen_packed_get(input, index, in_bits, in_signed);
+                            v = is_max ? mcugen_max(v, e) : v + e;
+                        }
+                    }
+                    if (!is_max) {
+                        v = v > 0 ? (v + count / 2) / count : (v - count / 2) / count;
+                    }
+                    mcugen_packed_set(output, out_first + c, mcugen_clamp(v, p.act_min, p.act_max),
+                                      out_bits);
+                }
+            }
+        }
+    }
+}
+
+#endif /* MCUGEN_MIXED_UTIL_H */
