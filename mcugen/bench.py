@@ -97,8 +97,11 @@ class Bench:
             f"flash (RO): {self.ro_bytes:,} B{self._versus('ro_bytes')}",
             f"RAM (RW, stack reserve {self.stack_bytes:,} B included): {self.rw_bytes:,} B{self._versus('rw_bytes')}",
             f"arena: {self.arena_bytes:,} B{self._versus('arena_bytes')}",
-            "" if self.tflm is None else f"TFLM + CMSIS-NN: docs/tflm_cmsis_nn.toml ({self.tflm['name']}; "
-                                         "measured on the emulated Cortex-M7 mps2-an500)",
+        ]
+        if self.tflm is not None:
+            lines.append(f"TFLM + CMSIS-NN: docs/tflm_cmsis_nn.toml ({self.tflm['name']}; "
+                         "measured on the emulated Cortex-M7 mps2-an500)")
+        lines += [
             "",
             f"{'#':>3}  {'op':<18} {'instructions':>13} {'MACs':>11} {'MACs/instr':>10}",
         ]
