@@ -138,3 +138,18 @@ def test_flash_without_probe_tool_is_a_clear_error(builds, cli):
         pytest.skip("pyocd is installed here")
     status, _, stderr = cli("flash", out, "--probe", "pyocd")
     assert status == 2 and "pyocd" in stderr and "Traceback" not in stderr
+
+
+def test_firmware_builds_are_byte_identical_in_any_directory(tmp_path, cli):
+    import hashlib
+
+    _need_toolchain("stm32f746")
+    digests = []
+    for where in ("a/out", "elsewhere/deeper/out"):
+        out = tmp_path / where
+        status, _, err = cli("build", shared_model("kws"), "--board", "stm32f746", "-o", out, "--verify-inputs", "1")
+        assert status == 0, err
+        digests.append({p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                        for p in sorted(out.rglob("*")) if p.is_file()})
+    assert "firmware/model.elf" in digests[0]
+    assert digests[0] == digests[1]
