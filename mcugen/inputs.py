@@ -7,6 +7,7 @@ import numpy as np
 
 from mcugen.errors import UserError
 from mcugen.ir import Graph, Tensor
+from mcugen.quant.fixedpoint import round_half_away
 
 
 def random_input(tensor: Tensor, rng: np.random.Generator) -> np.ndarray:
@@ -34,6 +35,14 @@ def load_inputs(path: Path, graph: Graph) -> list[list[np.ndarray]]:
     return _as_input_sets(data, graph, path)
 
 
+def quantize_real(values: np.ndarray, tensor: Tensor) -> np.ndarray:
+    """Real values in `tensor`'s integer domain as TFLite's QUANTIZE computes them: divide by the
+    float32 scale, round half away from zero, add the zero point, clamp."""
+    scaled = np.asarray(values, np.float32) / np.float32(tensor.quant.s)
+    q = round_half_away(scaled) + tensor.quant.zp
+    return np.clip(q, tensor.dtype.qmin, tensor.dtype.qmax).astype(tensor.dtype.numpy)
+
+
 def _as_input_sets(data: np.ndarray, graph: Graph, label) -> list[list[np.ndarray]]:
     """Samples in the model's input layout; float samples for an integer input are quantized
     with the input's scale and zero point (round half away from zero, then clamp)."""
@@ -46,9 +55,7 @@ def _as_input_sets(data: np.ndarray, graph: Graph, label) -> list[list[np.ndarra
     elif data.ndim < 1 or data[0].size != tensor.size:
         raise UserError(f"{label} has shape {list(data.shape)}; the model takes {list(shape)} (or a stack N x {list(shape)})")
     if np.issubdtype(data.dtype, np.floating) and not tensor.dtype.is_float:
-        scaled = data.astype(np.float32) / np.float32(tensor.quant.s)
-        data = np.clip(np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) + tensor.quant.zp,
-                       tensor.dtype.qmin, tensor.dtype.qmax)
+        data = quantize_real(data, tensor)
     elif tensor.dtype.is_float and not np.issubdtype(data.dtype, np.floating):
         raise UserError(f"{label} holds {data.dtype}; the model input is {tensor.dtype.name}")
     elif not tensor.dtype.is_float and (data.min() < tensor.dtype.qmin or data.max() > tensor.dtype.qmax):

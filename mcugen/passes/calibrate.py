@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from mcugen.errors import UserError
-from mcugen.inputs import load_calibration
+from mcugen.inputs import load_calibration, quantize_real
 from mcugen.ir import Graph
 from mcugen.passes.canonicalize import is_float_model
 from mcugen.quant import per_vector
@@ -137,10 +137,4 @@ def sqnr_vs_float(float_graph: Graph, int_graph: Graph, input_sets: list[list[np
 def quantize_inputs(graph: Graph, input_sets: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
     """Float input sets in the int8 inputs' domain: round half away from zero, then clamp (as
     TFLite's QUANTIZE and `mcugen.inputs` do)."""
-    def one(name: str, value: np.ndarray) -> np.ndarray:
-        t = graph.tensor(name)
-        scaled = np.asarray(value, np.float32) / np.float32(t.quant.s)
-        q = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) + t.quant.zp
-        return np.clip(q, t.dtype.qmin, t.dtype.qmax).astype(t.dtype.numpy)
-
-    return [[one(n, v) for n, v in zip(graph.inputs, inputs)] for inputs in input_sets]
+    return [[quantize_real(v, graph.tensor(n)) for n, v in zip(graph.inputs, inputs)] for inputs in input_sets]
