@@ -334,37 +334,26 @@ def each_variant(op: str, work: Path, check) -> None:
 
 
 def test_conv2d(work):
-    each_variant("conv2d", work, check_conv2d)
-
-
-def check_conv2d(ffi, lib, variant):
-
-    @CASES
-    @given(case=conv_case(variant, depthwise=False))
-    def check(case):
-        x, filt, bias, p, out_shape, out_type, rng = case
-        got = run_weighted(lib, ffi, variant, "CONV_2D", x, filt, bias, p, out_shape, out_type, rng,
-                           x.shape, filt.shape)
-        assert_same(got, ref.conv2d(x, filt, bias, p, out_shape))
-
-    check()
+    each_variant("conv2d", work, conv_checker("CONV_2D", ref.conv2d, depthwise=False))
 
 
 def test_depthwise_conv2d(work):
-    each_variant("depthwise_conv2d", work, check_depthwise_conv2d)
+    each_variant("depthwise_conv2d", work, conv_checker("DEPTHWISE_CONV_2D", ref.depthwise_conv2d, depthwise=True))
 
 
-def check_depthwise_conv2d(ffi, lib, variant):
+def conv_checker(kind, reference, depthwise):
+    """Property check of one conv-like variant against its reference kernel."""
+    def check_variant(ffi, lib, variant):
+        @CASES
+        @given(case=conv_case(variant, depthwise=depthwise))
+        def check(case):
+            x, filt, bias, p, out_shape, out_type, rng = case
+            got = run_weighted(lib, ffi, variant, kind, x, filt, bias, p, out_shape, out_type, rng,
+                               x.shape, filt.shape)
+            assert_same(got, reference(x, filt, bias, p, out_shape))
 
-    @CASES
-    @given(case=conv_case(variant, depthwise=True))
-    def check(case):
-        x, filt, bias, p, out_shape, out_type, rng = case
-        got = run_weighted(lib, ffi, variant, "DEPTHWISE_CONV_2D", x, filt, bias, p, out_shape, out_type, rng,
-                           x.shape, filt.shape)
-        assert_same(got, ref.depthwise_conv2d(x, filt, bias, p, out_shape))
-
-    check()
+        check()
+    return check_variant
 
 
 def test_fully_connected(work):
