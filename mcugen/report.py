@@ -72,8 +72,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     if elf:
         lines += [f"ELF sections: text {elf['text']:,} B, rodata {elf['rodata']:,} B, data {elf['data']:,} B, bss {elf['bss']:,} B.", ""]
     verification = report.get("verification") or {}
-    for where, summary in verification.items():
-        lines.append(f"- {where}: {summary}")
+    for summary in verification.values():
+        lines.append(f"- verification: {summary}")
     if verification:
         lines.append("")
     lines += [
