@@ -560,9 +560,10 @@ def test_sample_graph_generates_only_its_variants(tmp_path):
     assert [op.attrs["kernel"] for op in graph.ops] == EXPECTED_KERNELS
     generate(graph, tmp_path / "a", "mixed", "synthetic")
     src = sorted(p.name for p in (tmp_path / "a" / "kernels" / "src").iterdir())
-    assert src == ["avg_pool2d.c", "mixed_add.h", "mixed_add_variants.c", "mixed_conv2d.h", "mixed_conv2d_variants.c",
+    assert src == ["mixed_add.h", "mixed_add_variants.c", "mixed_conv2d.h", "mixed_conv2d_variants.c",
                    "mixed_depthwise_conv2d.h", "mixed_depthwise_conv2d_variants.c", "mixed_fully_connected.h",
-                   "mixed_fully_connected_variants.c", "mixed_max_pool2d.h", "mixed_max_pool2d_variants.c"]
+                   "mixed_fully_connected_variants.c", "mixed_max_pool2d.h", "mixed_max_pool2d_variants.c",
+                   "pool2d.c"]
     wrapper = (tmp_path / "a" / "kernels" / "src" / "mixed_conv2d_variants.c").read_text()
     assert wrapper.count('#include "mixed_conv2d.h"') == 2
     assert "#define MCUGEN_W_BITS 8" in wrapper and "#define MCUGEN_IN_SIGNED 0" in wrapper

@@ -138,6 +138,178 @@ void mcugen_depthwise_conv2d_s8(const mcugen_conv_params *params,
     }
 }
 
+#if defined(MCUGEN_DSP)
+/*
+ * The 3x3 path on Cortex-M with DSP. The input offset is folded into the bias
+ * (sum (x + off) * w = sum x * w + off * sum w), the four channels' weights are widened once per
+ * lane group (two words per tap: channels 0/2 and 1/3), and every pixel runs the same nine taps
+ * with no bounds checks: they read a strip of the three input rows of the output row (one word of
+ * four channels a column), whose padding columns and rows hold the input zero point (x = -off
+ * contributes (x + off) * w = 0, as skipping the tap does). Each input row is copied once per lane
+ * group (into two slots of a ring of three, so that any three consecutive rows are adjacent), and
+ * the requantization packs the four results into one word store.
+ */
+#define DW3X3_STRIP 24 /* most columns a strip row holds (the strip is on the stack) */
+
+typedef struct {
+    uint32_t wv[18];      /* the widened weights: channels 0/2 and 1/3 of each tap */
+    int32_t lane[4][7];   /* round_lo, round_hi, fix, multiplier, doubled, left, right */
+    uint32_t min4, max4;  /* act_min / act_max in each byte */
+    mcugen_acc4 bias;     /* bias + input offset * sum of the weights */
+    int32_t output_offset;
+    int32_t x_row;        /* strip row distance */
+} dw3x3_ctx;
+
+/* One tap of the nine: strip rows x_row apart, taps ch (4) bytes apart; wv = the widened weights. */
+#define TAP(K, ADDR)                                                                               \
+    "ldrd %[w02], %[w13], [%[wv], #" #K "]\n\t"                                                    \
+    "ldr %[x], " ADDR "\n\t"                                                                       \
+    "sxtb16 %[t], %[x]\n\t"                                                                        \
+    "sxtb16 %[x], %[x], ror #8\n\t"                                                                \
+    "smlabb %[a0], %[t], %[w02], %[a0]\n\t"                                                        \
+    "smlatt %[a2], %[t], %[w02], %[a2]\n\t"                                                        \
+    "smlabb %[a1], %[x], %[w13], %[a1]\n\t"                                                        \
+    "smlatt %[a3], %[x], %[w13], %[a3]\n\t"
+#define TAP_ROW(K0, K1, K2)                                                                        \
+    TAP(K0, "[%[p]]") TAP(K1, "[%[p], %[ch]]") TAP(K2, "[%[p], %[ch], lsl #1]")
+
+/* One lane's requantization (mcugen_requant_apply without the clamp) then SSAT to int8. */
+#define REQUANT_LANE(ACC)                                                                          \
+    "ldmia %[q]!, {r4, r5, r6, r7, r8, r9, r10}\n\t"                                               \
+    "lsl r9, %[" ACC "], r9\n\t"                                                                   \
+    "smlal r4, r5, r9, r7\n\t"                                                                     \
+    "smlal r4, r5, r9, r8\n\t"                                                                     \
+    "and r6, r6, r9, asr #31\n\t"                                                                  \
+    "adds r4, r4, r6, lsl #31\n\t"                                                                 \
+    "adc r5, r5, r6\n\t"                                                                           \
+    "asr r5, r5, r10\n\t"                                                                          \
+    "add r5, r5, %[off]\n\t"                                                                       \
+    "ssat %[" ACC "], #8, r5\n\t"
+
+/*
+ * One output pixel of four channels: the nine taps at p (in the strip), requantized, clamped four
+ * bytes at once and stored as one word.
+ */
+static MCUGEN_NOINLINE void pixel3x3(const int8_t *p, const dw3x3_ctx *ctx, int8_t *out)
+{
+    const int32_t ch = 4, x_row = ctx->x_row;
+    const int32_t *q = &ctx->lane[0][0];
+    mcugen_acc4 a = ctx->bias;
+    {
+        uint32_t w02, w13, x, t;
+        __asm__("" TAP_ROW(0, 8, 16) "add %[p], %[p], %[row]\n\t" TAP_ROW(24, 32, 40)
+                "add %[p], %[p], %[row]\n\t" TAP_ROW(48, 56, 64)
+                : [a0] "+r"(a.l0), [a1] "+r"(a.l1), [a2] "+r"(a.l2), [a3] "+r"(a.l3),
+                  [p] "+r"(p), [w02] "=&r"(w02), [w13] "=&r"(w13), [x] "=&r"(x), [t] "=&r"(t)
+                : [ch] "r"(ch), [row] "r"(x_row), [wv] "r"(ctx->wv)
+                : "memory");
+    }
+    __asm__ volatile(REQUANT_LANE("a0") REQUANT_LANE("a1") REQUANT_LANE("a2") REQUANT_LANE("a3")
+                     "and %[a0], %[a0], #255\n\t"
+                     "bfi %[a0], %[a1], #8, #8\n\t"
+                     "bfi %[a0], %[a2], #16, #8\n\t"
+                     "bfi %[a0], %[a3], #24, #8\n\t"
+                     "ldrd r4, r5, [%[q]]\n\t"
+                     "ssub8 r6, %[a0], r4\n\t"
+                     "sel %[a0], %[a0], r4\n\t"
+                     "ssub8 r6, r5, %[a0]\n\t"
+                     "sel %[a0], %[a0], r5\n\t"
+                     "str %[a0], [%[out]]\n\t"
+                     : [a0] "+r"(a.l0), [a1] "+r"(a.l1), [a2] "+r"(a.l2), [a3] "+r"(a.l3),
+                       [q] "+r"(q)
+                     : [out] "r"(out), [off] "r"(ctx->output_offset)
+                     : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "cc", "memory");
+}
+
+static void depthwise3x3_c4(const mcugen_conv_params *params, const mcugen_quant_params *quant,
+                            const mcugen_dims *input_dims, const int8_t *input,
+                            const int8_t *filter, const int32_t *bias,
+                            const mcugen_dims *output_dims, int8_t *output)
+{
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, ch = input_dims->c;
+    const int32_t out_h = output_dims->h, out_w = output_dims->w;
+    const int32_t stride_h = params->stride_h, stride_w = params->stride_w;
+    const int32_t pad_h = params->pad_h, pad_w = params->pad_w, offset = params->input_offset;
+    const uint32_t zp4 = ((uint32_t)(-offset) & 0xFFu) * 0x01010101u;
+    const int32_t lo = mcugen_clamp(params->act_min, -128, 127);
+    const int32_t hi = mcugen_clamp(params->act_max, -128, 127);
+    /* the strip: three input rows of the output row's windows, one word (4 channels) a column */
+    const int32_t width = (out_w - 1) * stride_w + 3;
+    const int32_t left = mcugen_min(pad_w, width), right = mcugen_min(pad_w + in_w, width);
+    uint32_t strip[6 * width], *row_strip; /* width <= DW3X3_STRIP (the caller checks) */
+    int32_t b, y, x, c, i, k;
+    dw3x3_ctx ctx;
+    ctx.min4 = ((uint32_t)lo & 0xFFu) * 0x01010101u;
+    ctx.max4 = ((uint32_t)hi & 0xFFu) * 0x01010101u;
+    ctx.output_offset = params->output_offset;
+    ctx.x_row = width * 4;
+    for (c = 0; c < ch; c += 4) {
+        mcugen_acc4 bias4 = mcugen_bias4(bias, c, 1, 0);
+        for (k = 0; k < 9; k++) {
+            const uint32_t w = mcugen_read_u32(filter + c + k * ch);
+            ctx.wv[2 * k] = __sxtb16(w);
+            ctx.wv[2 * k + 1] = mcugen_sxtb16_odd(w);
+            bias4.l0 = (int32_t)((uint32_t)bias4.l0 + (uint32_t)(offset * (int8_t)w));
+            bias4.l1 = (int32_t)((uint32_t)bias4.l1 + (uint32_t)(offset * (int8_t)(w >> 8)));
+            bias4.l2 = (int32_t)((uint32_t)bias4.l2 + (uint32_t)(offset * (int8_t)(w >> 16)));
+            bias4.l3 = (int32_t)((uint32_t)bias4.l3 + (uint32_t)(offset * (int8_t)(w >> 24)));
+        }
+        ctx.bias = bias4;
+        for (i = 0; i < 4; i++) {
+            const mcugen_requant r = mcugen_requant_channel(quant, c + i);
+            ctx.lane[i][0] = (int32_t)r.round_lo;
+            ctx.lane[i][1] = r.round_hi;
+            ctx.lane[i][2] = r.fix;
+            ctx.lane[i][3] = r.multiplier;
+            ctx.lane[i][4] = r.doubled;
+            ctx.lane[i][5] = r.left;
+            ctx.lane[i][6] = r.right;
+        }
+        for (b = 0; b < output_dims->n; b++) {
+            const int8_t *in_b = input + b * in_h * in_w * ch + c;
+            int8_t *out = output + b * out_h * out_w * ch + c;
+            int32_t next = -pad_h; /* the next input row to load */
+            for (y = 0; y < out_h; y++) {
+                const int32_t y0 = y * stride_h - pad_h;
+                int32_t j;
+                /* input row j lives in slots s and s + 3, s = (j + pad_h) % 3, so that rows
+                 * y0 .. y0 + 2 (the last three loaded) are three consecutive slots */
+                for (j = mcugen_max(next, y0); j < y0 + 3; j++) {
+                    const int32_t slot = (j + pad_h) % 3;
+                    uint32_t *dst = strip + slot * width, *dup = dst + 3 * width;
+                    if (j >= 0 && j < in_h) {
+                        const int8_t *src = in_b + j * in_w * ch;
+                        for (i = 0; i < left; i++) {
+                            *dst++ = zp4;
+                            *dup++ = zp4;
+                        }
+                        for (i = left; i < right; i++) {
+                            const uint32_t v = mcugen_read_u32(src + (i - pad_w) * ch);
+                            *dst++ = v;
+                            *dup++ = v;
+                        }
+                        for (i = right; i < width; i++) {
+                            *dst++ = zp4;
+                            *dup++ = zp4;
+                        }
+                    } else {
+                        for (i = 0; i < width; i++) {
+                            *dst++ = zp4;
+                            *dup++ = zp4;
+                        }
+                    }
+                }
+                next = y0 + 3;
+                row_strip = strip + ((y0 + pad_h) % 3) * width;
+                for (x = 0; x < out_w; x++, out += ch) {
+                    pixel3x3((const int8_t *)(row_strip + x * stride_w), &ctx, out);
+                }
+            }
+        }
+    }
+}
+#endif
+
 void mcugen_depthwise_conv2d_c4_s8(const mcugen_conv_params *params,
                                    const mcugen_quant_params *quant,
                                    const mcugen_dims *input_dims, const int8_t *input,
@@ -151,6 +323,12 @@ void mcugen_depthwise_conv2d_c4_s8(const mcugen_conv_params *params,
     const int32_t stride_h = params->stride_h, stride_w = params->stride_w;
     const int32_t pad_h = params->pad_h, pad_w = params->pad_w, offset = params->input_offset;
     int32_t b, y, x, c, i;
+#if defined(MCUGEN_DSP)
+    if (f_h == 3 && f_w == 3 && (out_w - 1) * stride_w + 3 <= DW3X3_STRIP) {
+        depthwise3x3_c4(params, quant, input_dims, input, filter, bias, output_dims, output);
+        return;
+    }
+#endif
     for (c = 0; c < ch; c += 4) {
         const mcugen_acc4 bias4 = mcugen_bias4(bias, c, 1, 0);
         lane_requant q;
