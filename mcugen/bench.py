@@ -103,10 +103,14 @@ class Bench:
                          "measured on the emulated Cortex-M7 mps2-an500)")
         lines += [
             "",
-            f"{'#':>3}  {'op':<18} {'instructions':>13} {'MACs':>11} {'MACs/instr':>10}",
+            f"{'#':>3}  {'op':<20} {'instructions':>13} {'MACs':>11} {'MACs/instr':>10}",
         ]
         for row in self.layers:
-            lines.append(f"{row['index']:>3}  {row['op']:<18} {row['instructions']:>13,} {row['macs']:>11,} "
+            if "runs_in" in row:
+                lines.append(f"{row['index']:>3}  {row['op']:<20} {'in layer ' + str(row['runs_in']):>13}")
+                continue
+            op = "+".join(self.layers[i]["op"] for i in row.get("fused", [row["index"]]))
+            lines.append(f"{row['index']:>3}  {op:<20} {row['instructions']:>13,} {row['macs']:>11,} "
                          f"{row['macs_per_instruction']:>10.2f}")
         return "\n".join(lines)
 
@@ -123,9 +127,16 @@ def run_bench(built, elf: Path, profile_elf: Path) -> Bench:
     per_layer = np.diff(marks).tolist() if len(marks) == len(graph.ops) + 1 else []
     layers = []
     for index, (op, count) in enumerate(zip(graph.ops, per_layer)):
-        macs = op_macs(graph, op)
-        layers.append({"index": index, "op": op.kind, "kernel": op.attrs.get("kernel"), "instructions": int(count),
-                       "macs": macs, "macs_per_instruction": round(macs / count, 4) if count else 0.0})
+        # A streamed residual block (passes/stream_residual.py) runs whole at its first op: that
+        # row gets the block's MACs, the others only their marks' few instructions.
+        block = op.attrs.get("residual_block")
+        inside = bool(block) and index != block[0]
+        macs = 0 if inside else sum(op_macs(graph, graph.ops[i]) for i in block) if block else op_macs(graph, op)
+        row = {"index": index, "op": op.kind, "kernel": op.attrs.get("kernel"), "instructions": int(count),
+               "macs": macs, "macs_per_instruction": round(macs / count, 4) if count else 0.0}
+        if block:
+            row.update({"runs_in": block[0]} if inside else {"fused": list(block)})
+        layers.append(row)
     sizes = elf_sizes(elf, board.stack_bytes)
     return Bench(board=board.name, core=board.core, qemu_machine=board.qemu_machine, instructions=total,
                  macs=sum(op_macs(graph, op) for op in graph.ops), ro_bytes=sizes["ro_bytes"],

@@ -27,6 +27,7 @@ from mcugen.passes.plan_memory import plan_memory
 from mcugen.passes.prune import prune
 from mcugen.passes.quantize import quantize
 from mcugen.passes.select_kernels import select_kernels
+from mcugen.passes.stream_residual import stream_residual
 from mcugen.quant.packing import pack, unpack
 
 # Each pass is a function Graph -> Graph, run in this order. Model passes change what the
@@ -34,7 +35,7 @@ from mcugen.quant.packing import pack, unpack
 # produce is saved in OUT/, so that OUT/ can be verified alone. Backend passes only decide how the
 # C code runs it, and are re-run deterministically when OUT/ is loaded.
 MODEL_PASSES: tuple = (canonicalize, calibrate, prune, assign_bits, quantize)
-BACKEND_PASSES = (select_kernels, plan_memory)
+BACKEND_PASSES = (select_kernels, stream_residual, plan_memory)
 PASSES = MODEL_PASSES + BACKEND_PASSES
 
 BUILD_INFO = "build.json"
@@ -113,7 +114,7 @@ def estimate(graph: Graph, board: Board, layers: list[dict]) -> dict:
     kernels = {op.attrs.get("kernel") for op in graph.ops} - {None}
     code = KERNEL_CODE_BYTES * len(kernels) + NETWORK_CODE_BYTES_PER_LAYER * len(graph.ops)
     ro = sum(row["ro_bytes"] for row in layers) + code
-    rw = plan.arena_bytes + plan.input_bytes + plan.output_bytes + board.stack_bytes
+    rw = plan.arena_bytes + board.stack_bytes  # input and output live in the arena's slots
     return {"ro_bytes": ro, "rw_bytes": rw, "arena_bytes": plan.arena_bytes, "input_bytes": plan.input_bytes,
             "output_bytes": plan.output_bytes, "stack_bytes": board.stack_bytes, "code_bytes": code}
 
@@ -135,7 +136,8 @@ def _check_estimate(graph: Graph, est: dict, budget: Budget, layers: list[dict])
         raise UserError(
             f"does not fit: RAM (RW) budget {budget.rw_bytes:,} B, estimate {est['rw_bytes']:,} B (arena "
             f"{est['arena_bytes']:,} B peaking at op {peak_op} ({graph.ops[peak_op].kind if graph.ops else '-'}), "
-            f"input {est['input_bytes']:,} B, output {est['output_bytes']:,} B, stack {est['stack_bytes']:,} B); "
+            f"input and output slots {est['input_bytes'] + est['output_bytes']:,} B among them, stack "
+            f"{est['stack_bytes']:,} B); "
             f"largest activations: {names}. Raise --ram, choose a board with more RAM, or let mcugen compress "
             f"(--bits auto, --prune auto)")
 

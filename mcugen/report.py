@@ -65,8 +65,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {label} | {_kb(budget[key])} | {_kb(est[key])}, {_fits(est[key], budget[key])} | {note} |")
     lines += [
         "",
-        f"Activation arena: {_kb(est['arena_bytes'])} (input {est['input_bytes']:,} B and output "
-        f"{est['output_bytes']:,} B are the caller's buffers); stack reserve {est['stack_bytes']:,} B.",
+        f"Activation arena: {_kb(est['arena_bytes'])}, the input ({est['input_bytes']:,} B) and output "
+        f"({est['output_bytes']:,} B) slots included; stack reserve {est['stack_bytes']:,} B.",
         "",
     ]
     if elf:

@@ -70,7 +70,7 @@ def test_uniform_widths(bits, weights, acts):
 def test_rusci_sweeps_cut_activations_until_the_plan_fits():
     graph = _graph("kws")
     compiled = _compile(graph, ram=16 << 10, bits_strategy="rusci")
-    fp, t = footprint(compiled), targets(graph, _options(ram=16 << 10))
+    fp, t = footprint(compiled), targets(_options(ram=16 << 10))
     assert fp.arena <= t.arena and max(fp.peaks) <= t.arena
     assert set(_weight_bits(compiled)) == {8}  # flash was never short
     inner = [compiled.tensor(op.outputs[0]).dtype.bits for op in compiled.ops[:9]]

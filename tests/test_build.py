@@ -17,13 +17,15 @@ from mcugen.inputs import random_inputs
 from mcugen.oracle import TflmModel
 from mcugen.pipeline import compile_graph, pack_inputs, unpack_outputs, verify_graph_on_host
 from mcugen.codegen.emit import generate
-from mcugen.testing import random_model
+from mcugen.testing import random_model, residual_model
 
 HARNESS = r"""
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "@name@.h"
-/* Reads records of input bytes from argv[1], writes outputs to argv[2]. */
+/* Reads records of input bytes from argv[1]; runs each twice, through the caller's buffers and
+ * through the arena's I/O slots, and writes both outputs to argv[2]. */
 int main(int argc, char **argv) {
     static unsigned char in[@NAME@_INPUT_BYTES], out[@NAME@_OUTPUT_BYTES];
     FILE *fi, *fo;
@@ -31,6 +33,9 @@ int main(int argc, char **argv) {
     while (fread(in, 1, sizeof in, fi) == sizeof in) {
         if (@name@_run(in, out) != 0) return 3;
         fwrite(out, 1, sizeof out, fo);
+        memcpy(@name@_input(), in, sizeof in);
+        if (@name@_run(@name@_input(), @name@_output()) != 0) return 4;
+        fwrite(@name@_output(), 1, sizeof out, fo);
     }
     fclose(fi); fclose(fo);
     return 0;
@@ -76,9 +81,17 @@ def test_shared_model_builds_bit_exact_with_reference_and_tflm(key, tmp_path, cl
 
 @pytest.mark.parametrize("seed", range(100))
 def test_random_model_generated_code_matches_reference_and_tflm(seed, tmp_path):
-    model = random_model(seed)
+    _check_generated_code(random_model(seed), f"random_model({seed})", seed, tmp_path)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_streamed_residual_blocks_match_reference_and_tflm(seed, tmp_path):
+    _check_generated_code(residual_model(seed), f"residual_model({seed})", seed, tmp_path)
+
+
+def _check_generated_code(model: bytes, label: str, seed: int, tmp_path: Path) -> None:
     graph = compile_graph(load_tflite(model))
-    generate(graph, tmp_path, "model", f"random_model({seed})")
+    generate(graph, tmp_path, "model", label)
     input_sets = random_inputs(graph, 20, seed)
     result = verify_graph_on_host(tmp_path, graph, "model", 20, seed, input_sets)
     assert result.ok, result.first_mismatch
@@ -101,9 +114,12 @@ def _compile_and_run_with_sanitizers(out: Path, name: str, graph, input_sets, tm
     return (tmp / "out.bin").read_bytes()
 
 
-@pytest.mark.parametrize("source", ["kws", "resnet8", "ad", "hello_world", "random3", "random17", "random42"])
+@pytest.mark.parametrize("source", ["kws", "resnet8", "ad", "hello_world", "random3", "random17", "random42",
+                                    "residual0", "residual29"])
 def test_strict_warnings_and_sanitizers(source, tmp_path):
-    model = random_model(int(source[6:])) if source.startswith("random") else shared_model(source).read_bytes()
+    synthetic = {"random": random_model, "residual": residual_model}
+    kind = source.rstrip("0123456789")
+    model = synthetic[kind](int(source[len(kind):])) if kind in synthetic else shared_model(source).read_bytes()
     graph = compile_graph(load_tflite(model))
     out = tmp_path / "out"
     generate(graph, out, "model", source)
@@ -111,9 +127,11 @@ def test_strict_warnings_and_sanitizers(source, tmp_path):
     raw = _compile_and_run_with_sanitizers(out, "model", graph, input_sets, tmp_path)
     from mcugen.reference.executor import run
 
-    for inputs, outputs in zip(input_sets, unpack_outputs(graph, raw, len(input_sets))):
-        for want, got in zip(run(graph, inputs), outputs):
-            np.testing.assert_array_equal(want.reshape(-1), got.reshape(-1))
+    runs = unpack_outputs(graph, raw, 2 * len(input_sets))  # own buffers, then the I/O slots
+    for i, inputs in enumerate(input_sets):
+        for outputs in runs[2 * i:2 * i + 2]:
+            for want, got in zip(run(graph, inputs), outputs):
+                np.testing.assert_array_equal(want.reshape(-1), got.reshape(-1))
 
 
 def _tree_digest(root: Path) -> dict[str, str]:

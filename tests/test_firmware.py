@@ -20,6 +20,8 @@ HEADER = """#include <stdint.h>
 #define {NAME}_INPUT_BYTES 16
 #define {NAME}_OUTPUT_BYTES 16
 int {name}_run(const void *input, void *output);
+void *{name}_input(void);
+void *{name}_output(void);
 #ifdef MCUGEN_PROFILE
 void mcugen_profile_mark(void);
 #define MCUGEN_PROFILE_MARK() mcugen_profile_mark()
@@ -31,6 +33,9 @@ NETWORK = """#include "{name}.h"
 #include "add.h"
 const uint8_t {name}_lut[256] = {{{lut}}};
 static uint8_t scratch[{NAME}_INPUT_BYTES];
+static uint8_t slots[{NAME}_INPUT_BYTES + {NAME}_OUTPUT_BYTES];
+void *{name}_input(void) {{ return slots; }}
+void *{name}_output(void) {{ return slots + {NAME}_INPUT_BYTES; }}
 int {name}_run(const void *input, void *output)
 {{
     MCUGEN_PROFILE_MARK();

@@ -242,6 +242,20 @@ def test_depthwise_conv2d_c4(call, case):
     assert_same(run_conv(call, "depthwise_conv2d_c4", x, filt, bias, p, out_shape), want)
 
 
+@FEW
+@given(h=st.integers(1, 12), w=st.integers(1, 12), c=st.integers(1, 8), mid=st.integers(1, 12),
+       kh1=st.integers(1, 5), kh2=st.integers(1, 5), conv_scratch=st.integers(0, 700))
+def test_residual_block_scratch_size_matches_the_planner(call, h, w, c, mid, kh1, kh2, conv_scratch):
+    from mcugen.passes.stream_residual import block_scratch_bytes
+
+    keep, layers = [], []
+    for kh, out_ch, in_ch in ((kh1, mid, c), (kh2, c, mid)):
+        keep += [call.struct("mcugen_conv_params", pad_h=(kh - 1) // 2), call.dims((out_ch, kh, 3, in_ch))]
+        layers.append(call.ffi.new("mcugen_conv_layer *", {"params": keep[-2], "filter_dims": keep[-1]}))
+    size = call.lib.mcugen_residual_block_s8_scratch_size(call.dims((1, h, w, c)), *layers, conv_scratch)
+    assert size == block_scratch_bytes((1, h, w, c), mid, (kh1 - 1) // 2, kh2, (kh2 - 1) // 2, conv_scratch)
+
+
 @CASES
 @given(batches=st.integers(1, 3), depth=st.integers(1, 40), units=st.integers(1, 13),
        input_zp=st.integers(-128, 127), filter_zp=st.sampled_from([0, 0, -3, 5, 127]),

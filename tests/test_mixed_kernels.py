@@ -84,7 +84,7 @@ void mcugen_unpack_run(int16_t *dst, int32_t stride, const uint8_t *base, int32_
 
 def _struct_cdef() -> str:
     header = (KERNELS / "include" / "mcugen_kernels.h").read_text()
-    return "\n".join(re.findall(r"typedef struct \{.*?\} \w+;", header, flags=re.S))
+    return "\n".join(re.findall(r"typedef (?:struct \{.*?\} \w+|void \(\*\w+\)\(.*?\));", header, flags=re.S))
 
 
 @lru_cache(maxsize=None)

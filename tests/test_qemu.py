@@ -153,3 +153,27 @@ def test_firmware_builds_are_byte_identical_in_any_directory(tmp_path, cli):
                         for p in sorted(out.rglob("*")) if p.is_file()})
     assert "firmware/model.elf" in digests[0]
     assert digests[0] == digests[1]
+
+
+@pytest.mark.parametrize("board", ["stm32f746", "gap8"])
+@pytest.mark.parametrize("seed", [0, 2, 9])
+def test_streamed_residual_blocks_bit_exact_under_qemu(seed, board, tmp_path, cli):
+    from mcugen.testing import residual_model
+
+    _need_toolchain(board)
+    model, out = tmp_path / "residual.tflite", tmp_path / "out"
+    model.write_bytes(residual_model(seed))
+    status, stdout, stderr = cli("build", model, "--board", board, "-o", out, "--verify-inputs", "3")
+    assert status == 0, stdout + stderr
+    assert "mcugen_residual_block_s8(" in (out / "model.c").read_text()
+    status, stdout, _ = cli("verify", out, "--target", "qemu", "--inputs", "5")
+    assert (status, stdout.splitlines()[0]) == (0, "qemu: 5/5 inputs bit-exact")
+    if board == "stm32f746":  # bench gives a block's MACs and instructions to its first op
+        status, stdout, _ = cli("bench", out, "--json")
+        rows = json.loads(stdout)["layers"]
+        fused = [row for row in rows if "fused" in row]
+        assert status == 0 and fused
+        for row in fused:
+            members = [rows[i] for i in row["fused"][1:]]
+            assert all(m["runs_in"] == row["index"] and m["macs"] == 0 and m["instructions"] < 20 for m in members)
+        assert sum(row["macs"] for row in rows) == json.loads(stdout)["macs"]

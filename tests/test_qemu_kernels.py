@@ -1,6 +1,7 @@
 """The Cortex-M DSP kernel paths (SXTB16/SMLAD, assembly inner loops, overlapped buffers) on
-random shapes: firmware for the emulated Cortex-M7 must agree bit for bit with the reference,
-exactly as the portable C does on the host (tests/test_kernels.py)."""
+random shapes and on shapes and multipliers chosen to reach each path: firmware for the emulated
+Cortex-M7 must agree bit for bit with the reference, exactly as the portable C does on the host
+(tests/test_kernels.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -42,12 +43,11 @@ def _models():
     yield from ((f"random-{seed}", lambda seed=seed: random_model(seed)) for seed in range(100, 114))
 
 
-@pytest.mark.parametrize("key,make", list(_models()), ids=[k for k, _ in _models()])
-def test_dsp_firmware_matches_reference(key, make, tmp_path):
+def _check_firmware(graph, key: str, tmp_path) -> None:
+    """The firmware of `graph` on the emulated Cortex-M7 agrees bit for bit with the reference."""
     board = load_board(BOARD)
     if not toolchain_available(board):
         pytest.skip(f"cross toolchain or QEMU for {BOARD} not installed")
-    graph = compile_graph(load_tflite(make()))
     generate(graph, tmp_path, "model", key)
     write_firmware(tmp_path, board)
     elf = build_firmware(tmp_path, board)
@@ -56,3 +56,70 @@ def test_dsp_firmware_matches_reference(key, make, tmp_path):
     for want, got in zip((run_reference(graph, x) for x in inputs), unpack_outputs(graph, raw, len(inputs))):
         for w, g in zip(want, got):
             np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("key,make", list(_models()), ids=[k for k, _ in _models()])
+def test_dsp_firmware_matches_reference(key, make, tmp_path):
+    _check_firmware(compile_graph(load_tflite(make())), key, tmp_path)
+
+
+def _operands(graph, index: int):
+    """The input, weights and bias tensors of op `index` (a conv or fully connected)."""
+    return [None if n is None else graph.tensor(n) for n in graph.ops[index].inputs]
+
+
+def _set_multipliers(graph, index: int, reals, rng, nonzero: float = 0.2) -> None:
+    """Gives op `index` the requantization multipliers `reals` (one, or one per channel) through
+    its weight scales, with sparse +-1 weights and small biases so that the larger multipliers
+    still leave some outputs unsaturated."""
+    x, w, b = _operands(graph, index)
+    y = graph.tensor(graph.ops[index].outputs[0])
+    w.quant.scale = np.asarray(reals, np.float64) * y.quant.s / x.quant.s
+    w.data = ((rng.random(w.shape) < nonzero) * rng.choice([-1, 1], size=w.shape)).astype(np.int8)
+    b.data = rng.integers(-100, 100, size=b.shape).astype(np.int32)
+
+
+def _fc_paths():
+    """Fully connected layers through each path of fully_connected.c's DSP code: the assembly
+    loop over blocks of four units (inputs not word-aligned, as in the second batch row, bytes
+    before the aligned words, the eight-word loop, single words, a byte tail, tiny depths, an
+    activation clamp, no bias) and the C loop (a unit past the blocks, fewer than four units,
+    per-unit multipliers that take the fast sequence or not, right shift 1, left shift, a filter
+    offset). Each layer has its own input and output, so that no later layer hides an error."""
+    rng = np.random.default_rng(7)
+    b = ModelBuilder(rng)
+    cases = [((2, 61), 13, {"activation": "RELU"}), ((1, 13), 7, {"per_channel": True}),
+             ((1, 7), 3, {}), ((1, 3), 8, {}), ((1, 8), 40, {"activation": "RELU"}),
+             ((1, 40), 6, {}), ((1, 6), 5, {}), ((1, 5), 4, {}), ((1, 9), 4, {})]
+    outputs = [b.fully_connected(b.input(shape, zero_point=0 if i == 8 else None), units, **kw)
+               for i, (shape, units, kw) in enumerate(cases)]
+    graph = compile_graph(load_tflite(b.finish(outputs)))
+    assert [op.kind for op in graph.ops] == ["FULLY_CONNECTED"] * len(cases)
+    _set_multipliers(graph, 1, [0.003, 0.3, 0.7, 1.5, 0.004, 0.002, 0.01], rng)
+    for index in (0, 4):  # the RELUs' clamps bite
+        graph.tensor(graph.ops[index].outputs[0]).quant.zero_point[:] = -20
+    _set_multipliers(graph, 5, [0.3], rng)
+    _set_multipliers(graph, 6, [1.2], rng, nonzero=0.3)
+    _set_multipliers(graph, 7, [0.05], rng, nonzero=0.3)
+    _operands(graph, 7)[1].quant.zero_point[:] = 3
+    graph.ops[8].inputs[2] = None  # with the input zero point 0: nothing to fold into a bias
+    return graph
+
+
+def _conv_requant():
+    """Conv channels whose multipliers the fast requantization does not take (right shift 1,
+    none, left shift) next to ones it does, per channel and per tensor."""
+    rng = np.random.default_rng(8)
+    b = ModelBuilder(rng)
+    outputs = [b.conv2d(b.input((1, 5, 6, 3)), 8, kernel=(3, 3), activation="NONE"),
+               b.conv2d(b.input((1, 5, 6, 8)), 4, kernel=(1, 1), padding="VALID",
+                        activation="NONE", per_channel=False)]
+    graph = compile_graph(load_tflite(b.finish(outputs)))
+    _set_multipliers(graph, 0, [0.03, 0.3, 0.7, 1.5, 0.05, 3.0, 0.02, 0.45], rng, nonzero=0.05)
+    _set_multipliers(graph, 1, [0.6], rng)
+    return graph
+
+
+@pytest.mark.parametrize("key,make", [("fc-paths", _fc_paths), ("conv-requant", _conv_requant)])
+def test_dsp_kernel_paths(key, make, tmp_path):
+    _check_firmware(make(), key, tmp_path)

@@ -148,6 +148,95 @@ static inline int32_t mcugen_requant_apply(int32_t acc, const mcugen_requant *r,
                         act_max);
 }
 
+/* v within int8 in each byte of a word: the bounds of mcugen_clamp4. */
+static inline uint32_t mcugen_splat4(int32_t v)
+{
+    return ((uint32_t)mcugen_clamp(v, -128, 127) & 0xFFu) * 0x01010101u;
+}
+
+#if defined(MCUGEN_DSP)
+/*
+ * mcugen_requant_apply in three instructions plus SSAT for the usual channel: multiplier >= 2^30
+ * (every non-zero TFLite multiplier) and shift <= -2 (a right shift e >= 2; every layer of the
+ * benchmark models). SMMLAR r, a, b, c is the high word of c * 2^32 + a * b + 2^31 (modulo
+ * 2^64). With P = acc * multiplier:
+ *  - SRDHM(acc, multiplier) = floor((2P + 2^31) / 2^32): gemmlowp's nudge of 1 - 2^30 for
+ *    negative products turns its truncating division into this floor. 2 * multiplier does not
+ *    fit an int32, m2 = 2 * multiplier - 2^32 does and acc * m2 = 2P - acc * 2^32, so
+ *    SMMLAR(acc, m2, acc - [acc < 0]) = SRDHM - [acc < 0] =: Q (c may wrap: that only changes
+ *    bits above the 64 kept);
+ *  - the rounding right shift (ties away from zero, hence the - [acc < 0]) is
+ *    floor((Q + 2^(e-1)) / 2^e) = SMMLAR(Q, 2^(32-e), 0), and c adds the output offset.
+ */
+typedef struct {
+    int32_t m2;    /* 2 * multiplier - 2^32 */
+    int32_t scale; /* 2^(32 - e) */
+} mcugen_requant_fast;
+
+/* Fills *r and returns 1 if channel `channel` of quant takes mcugen_requant_fast_s8. */
+static inline int mcugen_requant_fast_of(const mcugen_quant_params *quant, int32_t channel,
+                                         mcugen_requant_fast *r)
+{
+    const int32_t q = quant->count > 1 ? channel : 0;
+    const int32_t multiplier = quant->multiplier[q], shift = quant->shift[q];
+    r->m2 = (int32_t)((uint32_t)multiplier * 2u);
+    r->scale = (int32_t)(UINT32_C(1) << ((32 + shift) & 31));
+    return multiplier >= (INT32_C(1) << 30) && (uint32_t)(shift + 31) <= 29u; /* -31..-2 */
+}
+
+/* The sequence as assembly text on named operands, for assembly blocks that requantize: out =
+ * the int8 of accumulator in (out may be in), t scratch, m2 / scale / off the constants. */
+#define MCUGEN_REQUANT_FAST_ASM(out, in, t, m2, scale, off)                                        \
+    "add %[" t "], %[" in "], %[" in "], asr #31\n\t"                                              \
+    "smmlar %[" out "], %[" in "], %[" m2 "], %[" t "]\n\t"                                        \
+    "smmlar %[" out "], %[" out "], %[" scale "], %[" off "]\n\t"                                  \
+    "ssat %[" out "], #8, %[" out "]\n\t"
+
+/* MBQM(acc) + output_offset saturated to int8, for a channel mcugen_requant_fast_of accepts. */
+static inline int32_t mcugen_requant_fast_s8(int32_t acc, mcugen_requant_fast r,
+                                             int32_t output_offset)
+{
+    int32_t q, t;
+    __asm__(MCUGEN_REQUANT_FAST_ASM("q", "x", "t", "m2", "s", "off")
+            : [q] "=&r"(q), [t] "=&r"(t)
+            : [x] "r"(acc), [m2] "r"(r.m2), [s] "r"(r.scale), [off] "r"(output_offset));
+    return q;
+}
+
+/* mcugen_requant_apply saturated to int8 instead of clamped, for any channel. */
+static inline int32_t mcugen_requant_any_s8(int32_t acc, const mcugen_requant *r,
+                                            int32_t output_offset)
+{
+    return __ssat((mcugen_requant_high(acc, r) >> r->right) + output_offset, 8);
+}
+
+/* The low bytes of v0..v3 as one word, v0 in the low byte: three BFI (GCC masks and ORs). */
+static inline uint32_t mcugen_pack4(int32_t v0, int32_t v1, int32_t v2, int32_t v3)
+{
+    uint32_t v = (uint32_t)v0;
+    __asm__("bfi %[v], %[v1], #8, #8\n\t"
+            "bfi %[v], %[v2], #16, #8\n\t"
+            "bfi %[v], %[v3], #24, #8\n\t"
+            : [v] "+&r"(v)
+            : [v1] "r"(v1), [v2] "r"(v2), [v3] "r"(v3));
+    return v;
+}
+
+/* Each int8 byte of v clamped to [min4, max4] (mcugen_splat4 bounds), four at once. */
+static inline uint32_t mcugen_clamp4(uint32_t v, uint32_t min4, uint32_t max4)
+{
+    uint32_t t;
+    __asm__("ssub8 %[t], %[v], %[mn]\n\t"
+            "sel %[v], %[v], %[mn]\n\t"
+            "ssub8 %[t], %[mx], %[v]\n\t"
+            "sel %[v], %[v], %[mx]\n\t"
+            : [v] "+&r"(v), [t] "=&r"(t)
+            : [mn] "r"(min4), [mx] "r"(max4)
+            : "cc");
+    return v;
+}
+#endif
+
 /* Four bytes from any address as one little-endian word (one LDR on Cortex-M7). */
 static inline uint32_t mcugen_read_u32(const void *p)
 {

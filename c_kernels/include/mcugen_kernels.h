@@ -294,6 +294,44 @@ void mcugen_softmax_s8(const mcugen_softmax_params *params, int32_t rows, int32_
 void mcugen_logistic_s8(const mcugen_logistic_params *params, int32_t size,
                         const int8_t *input, int8_t *output);
 
+/* ---- fused blocks ------------------------------------------------------------------------ */
+
+/* The signature of mcugen_conv2d_s8 and mcugen_conv2d_1x1_s8. */
+typedef void (*mcugen_conv_fn)(void *scratch, const mcugen_conv_params *params,
+                               const mcugen_quant_params *quant, const mcugen_dims *input_dims,
+                               const int8_t *input, const mcugen_dims *filter_dims,
+                               const int8_t *filter, const int32_t *bias,
+                               const mcugen_dims *output_dims, int8_t *output);
+
+/* One CONV_2D of a block: its kernel and the constant arguments that kernel takes. */
+typedef struct {
+    mcugen_conv_fn kernel;
+    const mcugen_conv_params *params;
+    const mcugen_quant_params *quant;
+    const mcugen_dims *filter_dims;
+    const int8_t *filter;
+    const int32_t *bias;
+} mcugen_conv_layer;
+
+/*
+ * A residual block, output = ADD(conv2(conv1(x)), x), computed row by row so that the two conv
+ * outputs never exist whole: conv1's rows go into a window of a few rows, conv2 computes one
+ * output row from that window, and the ADD writes that row. Bit for bit what the three kernels
+ * compute one after the other. dims = x's dims = the output's, with n = 1. Both convs have
+ * stride 1, dilation 1 and output height and width equal to their input's (pad_h rows of
+ * padding above, filter h - 1 - pad_h below); conv2's output channels are dims->c. add: input1
+ * is conv2's output, input2 is x, same size. Scratch: the window, one row of conv2's output and
+ * then conv_scratch bytes that both conv kernels use (the larger of their own scratch sizes), in
+ * all mcugen_residual_block_s8_scratch_size() bytes. In place: output may be x (output row r is
+ * written after every read of x's row r).
+ */
+int32_t mcugen_residual_block_s8_scratch_size(const mcugen_dims *dims,
+                                              const mcugen_conv_layer *conv1,
+                                              const mcugen_conv_layer *conv2, int32_t conv_scratch);
+void mcugen_residual_block_s8(void *scratch, const mcugen_conv_layer *conv1,
+                              const mcugen_conv_layer *conv2, const mcugen_add_params *add,
+                              const mcugen_dims *dims, const int8_t *x, int8_t *output);
+
 /* ---- data movement ----------------------------------------------------------------------- */
 
 /*

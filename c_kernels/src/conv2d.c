@@ -131,71 +131,24 @@ typedef struct {
  * spilling and restoring them around the hot loop.
  */
 #if defined(MCUGEN_DSP)
-/* mcugen_requant_apply for a shift >= 0 (e = 0): the high word of 2P + 2^31, plus the offset,
- * saturated to int8 (the clamp to the activation range follows, four lanes at once). */
-static inline int32_t requant_e0(int32_t acc, int32_t left, int32_t m, int32_t off)
-{
-    const uint32_t x = (uint32_t)acc << left;
-    uint32_t lo;
-    int32_t hi;
-    __asm__("smull %[lo], %[hi], %[x], %[m]\n\t"
-            "adds %[lo], %[lo], %[lo]\n\t"
-            "adc %[hi], %[hi], %[hi]\n\t"
-            "adds %[lo], %[lo], #0x80000000\n\t"
-            "adc %[hi], %[hi], #0\n\t"
-            : [lo] "=&r"(lo), [hi] "=&r"(hi)
-            : [x] "r"(x), [m] "r"(m)
-            : "cc");
-    return __ssat(hi + off, 8);
-}
-
-/* The same for a shift < 0 (e >= 1): the high word of P + round - [acc < 0] 2^31, shifted. */
-static inline int32_t requant_e(int32_t acc, uint32_t round_lo, int32_t round_hi, int32_t m,
-                                int32_t right, int32_t off)
-{
-    uint32_t lo = round_lo;
-    int32_t hi = round_hi, t;
-    __asm__("smlal %[lo], %[hi], %[x], %[m]\n\t"
-            "asr %[t], %[x], #31\n\t"
-            "adds %[lo], %[lo], %[t], lsl #31\n\t"
-            "adc %[hi], %[hi], %[t]\n\t"
-            : [lo] "+&r"(lo), [hi] "+&r"(hi), [t] "=&r"(t)
-            : [x] "r"(acc), [m] "r"(m)
-            : "cc");
-    return __ssat((hi >> right) + off, 8);
-}
-
 static MCUGEN_NOINLINE void store_block(mcugen_acc4 a, const mcugen_quant_params *quant,
                                         const block_outputs *dst, int32_t o)
 {
-    const int32_t q = quant->count > 1 ? o : 0;
-    const int32_t shift = quant->shift[q], m = quant->multiplier[q], off = dst->output_offset;
-    int32_t r0, r1, r2, r3;
-    uint32_t v, t;
-    if (shift >= 0) {
-        r0 = requant_e0(a.l0, shift, m, off);
-        r1 = requant_e0(a.l1, shift, m, off);
-        r2 = requant_e0(a.l2, shift, m, off);
-        r3 = requant_e0(a.l3, shift, m, off);
+    const int32_t off = dst->output_offset;
+    mcugen_requant_fast f;
+    uint32_t v;
+    if (mcugen_requant_fast_of(quant, o, &f)) { /* the case is chosen once for the four pixels */
+        v = mcugen_pack4(mcugen_requant_fast_s8(a.l0, f, off),
+                         mcugen_requant_fast_s8(a.l1, f, off),
+                         mcugen_requant_fast_s8(a.l2, f, off),
+                         mcugen_requant_fast_s8(a.l3, f, off));
     } else {
-        const int32_t e = -shift;
-        const uint64_t round = (UINT64_C(1) << 30) + (UINT64_C(1) << (30 + e));
-        const uint32_t rlo = (uint32_t)round;
-        const int32_t rhi = (int32_t)(round >> 32), right = e - 1;
-        r0 = requant_e(a.l0, rlo, rhi, m, right, off);
-        r1 = requant_e(a.l1, rlo, rhi, m, right, off);
-        r2 = requant_e(a.l2, rlo, rhi, m, right, off);
-        r3 = requant_e(a.l3, rlo, rhi, m, right, off);
+        const mcugen_requant r = mcugen_requant_channel(quant, o);
+        v = mcugen_pack4(mcugen_requant_any_s8(a.l0, &r, off), mcugen_requant_any_s8(a.l1, &r, off),
+                         mcugen_requant_any_s8(a.l2, &r, off),
+                         mcugen_requant_any_s8(a.l3, &r, off));
     }
-    v = ((uint32_t)r0 & 0xFFu) | (((uint32_t)r1 & 0xFFu) << 8) | (((uint32_t)r2 & 0xFFu) << 16) |
-        ((uint32_t)r3 << 24);
-    __asm__("ssub8 %[t], %[v], %[mn]\n\t"
-            "sel %[v], %[v], %[mn]\n\t"
-            "ssub8 %[t], %[mx], %[v]\n\t"
-            "sel %[v], %[v], %[mx]\n\t"
-            : [v] "+r"(v), [t] "=&r"(t)
-            : [mn] "r"(dst->min4), [mx] "r"(dst->max4)
-            : "cc");
+    v = mcugen_clamp4(v, dst->min4, dst->max4);
     dst->out[0][o] = (int8_t)v;
     dst->out[1][o] = (int8_t)(v >> 8);
     dst->out[2][o] = (int8_t)(v >> 16);
@@ -293,8 +246,8 @@ static block_outputs outputs_of(const mcugen_conv_params *p, int8_t *output, int
     dst.output_offset = p->output_offset;
     dst.act_min = p->act_min;
     dst.act_max = p->act_max;
-    dst.min4 = ((uint32_t)mcugen_clamp(p->act_min, -128, 127) & 0xFFu) * 0x01010101u;
-    dst.max4 = ((uint32_t)mcugen_clamp(p->act_max, -128, 127) & 0xFFu) * 0x01010101u;
+    dst.min4 = mcugen_splat4(p->act_min);
+    dst.max4 = mcugen_splat4(p->act_max);
     return dst;
 }
 

@@ -56,7 +56,7 @@ def _weight_arrays(ctx: EmitContext, layers: list[LayerCode]) -> list[CArray]:
         if op.kind not in WEIGHTED_OPS:
             continue
         for t in ctx.graph.op_inputs(op)[1:3]:
-            if t is None or t.name in seen:
+            if t is None or t.name in seen or t.name in layers[index].replaced:
                 continue
             seen.add(t.name)
             if layers[index].variant is not None and t.dtype.bits <= 8:
@@ -100,7 +100,7 @@ def generate(graph: Graph, out_dir: Path, name: str, model_label: str) -> list[P
     layers = [layer_code(ctx, index, op) for index, op in enumerate(graph.ops)]
     sources = _kernel_sources()
     variants = [layer.variant for layer in layers if layer.variant is not None]
-    kernels = sorted({layer.kernel for layer in layers if layer.kernel and layer.variant is None})
+    kernels = sorted({k for layer in layers if layer.variant is None for k in (layer.kernel, *layer.calls) if k})
     missing = [k for k in kernels if k not in sources]
     if missing:
         raise UserError(f"no C kernel defines {', '.join(missing)}")
@@ -117,6 +117,8 @@ def generate(graph: Graph, out_dir: Path, name: str, model_label: str) -> list[P
         "output_desc": _describe(graph, graph.outputs),
         "arena_bytes": plan.arena_bytes,
         "arena_array_bytes": max(plan.arena_bytes, 8),
+        "input_slot": plan.slots["input"].offset,
+        "output_slot": plan.slots["output"].offset,
         "layers": layers,
         "arrays": _weight_arrays(ctx, layers),
         "mixed": bool(variants),

@@ -7,7 +7,7 @@ needs and the C statement; templates only place these. Kernel choice and scratch
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -15,6 +15,8 @@ from mcugen.codegen import mixed
 from mcugen.codegen.cformat import CArray, CStruct, c_array, c_struct
 from mcugen.errors import UserError
 from mcugen.ir import Graph, Op, Tensor
+from mcugen.passes.stream_residual import BLOCK_KERNEL
+from mcugen.quant.fixedpoint import wrap_int32
 from mcugen.quant.lowering import lower
 
 
@@ -27,6 +29,8 @@ class LayerCode:
     arrays: list[CArray] = field(default_factory=list)
     statement: str = ""
     variant: mixed.Variant | None = None  # the mixed-precision kernel it calls, if any
+    calls: tuple[str, ...] = ()  # int8 kernels the statement calls besides `kernel`
+    replaced: tuple[str, ...] = ()  # constant tensors the statement uses a folded copy of instead
 
 
 @dataclass
@@ -177,6 +181,9 @@ def layer_code(ctx: EmitContext, index: int, op: Op) -> LayerCode:
             size = graph.tensor(op.outputs[0]).nbytes
             code.statement = f"memcpy({ctx.pointer(op.outputs[0], True)}, {ctx.pointer(op.inputs[0])}, {size});"
         return code
+    if "residual_block" in op.attrs:
+        _residual_member(ctx, index, op, code)
+        return code
     _EMITTERS[op.kind](ctx, index, op, code)
     return code
 
@@ -208,24 +215,72 @@ def _weighted(ctx: EmitContext, index: int, op: Op, code: LayerCode) -> None:
     x, w, b = graph.op_inputs(op)[:3] if len(op.inputs) >= 3 else (*graph.op_inputs(op), None)
     y = graph.tensor(op.outputs[0])
     p = lower(graph, op)
+    bias = _bias(ctx, b)
     if op.kind == "FULLY_CONNECTED":
         units, depth = w.shape
         batches = x.size // depth
         in_dims = _dims_struct(ctx, code, "input", (batches, 1, 1, depth))
         f_dims = _dims_struct(ctx, code, "filter", (units, 1, 1, depth))
         out_dims = _dims_struct(ctx, code, "output", (batches, 1, 1, units))
+        if code.variant is None and p.input_offset != 0:
+            p, bias = _fold_input_offset(code, p, w, b)
         params = _params_struct(code, "mcugen_fully_connected_params", p, skip=("multiplier", "shift"))
     else:
         in_dims = _dims_struct(ctx, code, "input", x.shape)
-        f_dims = _dims_struct(ctx, code, "filter", w.shape)
+        f_dims, params = _conv_structs(ctx, code, w, p)
         out_dims = _dims_struct(ctx, code, "output", y.shape)
-        params = _params_struct(code, "mcugen_conv_params", p, skip=("multiplier", "shift"))
     quant = _quant_struct(code, p.multiplier, p.shift)
-    bias = ctx.weights(b) if b is not None else "NULL"
     scratch = f"{ctx.scratch(index)}, " if code.kernel in ("mcugen_conv2d_s8", "mcugen_conv2d_1x1_s8") or code.variant else ""
     element = _element(code)
     code.statement = (f"{code.kernel}({scratch}{params}, {quant}, {in_dims}, {ctx.pointer(x.name, False, element)}, "
                       f"{f_dims}, {ctx.weights(w)}, {bias}, {out_dims}, {ctx.pointer(y.name, True, element)});")
+
+
+def _fold_input_offset(code: LayerCode, p, w: Tensor, b: Tensor | None):
+    """An int8 FULLY_CONNECTED's params without the input offset, and the bias that takes it in:
+    sum_k (x + xo)(w + wo) = sum_k x (w + wo) + xo * sum_k (w + wo), the last term one constant
+    per unit, so that the kernel's hot loop multiplies raw inputs. Wrapped to int32 as the
+    reference wraps the accumulator."""
+    weights = w.data.astype(np.int64) + p.filter_offset
+    folded = (0 if b is None else b.data.astype(np.int64)) + p.input_offset * weights.sum(axis=1)
+    name = f"L{code.index}_bias"
+    code.arrays.append(c_array(name, wrap_int32(folded).astype(np.int32)))
+    code.replaced = () if b is None else (b.name,)
+    return replace(p, input_offset=0), name
+
+
+def _conv_structs(ctx: EmitContext, code: LayerCode, w: Tensor, p) -> tuple[str, str]:
+    """The filter dims and mcugen_conv_params of a conv or depthwise layer."""
+    f_dims = _dims_struct(ctx, code, "filter", w.shape)
+    return f_dims, _params_struct(code, "mcugen_conv_params", p, skip=("multiplier", "shift"))
+
+
+def _bias(ctx: EmitContext, b: Tensor | None) -> str:
+    return ctx.weights(b) if b is not None else "NULL"
+
+
+def _residual_member(ctx: EmitContext, index: int, op: Op, code: LayerCode) -> None:
+    """An op of a streamed residual block (passes/stream_residual.py): each op keeps its own
+    constants (a conv as one mcugen_conv_layer), and the first op's statement runs the block."""
+    graph = ctx.graph
+    first, second, add = op.attrs["residual_block"]
+    if op.kind == "CONV_2D":
+        _, w, b = (graph.op_inputs(op) + [None])[:3]  # the bias is optional
+        p = lower(graph, op)
+        f_dims, params = _conv_structs(ctx, code, w, p)
+        code.structs.append(c_struct("mcugen_conv_layer", f"L{index}_conv", kernel=code.kernel, params=params,
+                                     quant=_quant_struct(code, p.multiplier, p.shift), filter_dims=f_dims,
+                                     filter=ctx.weights(w), bias=_bias(ctx, b)))
+    else:  # the ADD, with the conv branch as input1
+        code.structs.append(_binary_params(ctx, index, op, swap=op.inputs[0] != graph.ops[second].outputs[0]))
+    if index != first:
+        code.statement = f"/* computed in layer {first} */"
+        return
+    x, out = graph.tensor(op.inputs[0]), graph.ops[add].outputs[0]
+    code.calls = (BLOCK_KERNEL,)
+    code.statement = (f"{BLOCK_KERNEL}({ctx.scratch(index)}, &L{first}_conv, &L{second}_conv, &L{add}_params, "
+                      f"{_dims_struct(ctx, code, 'input', x.shape)}, {ctx.pointer(x.name)}, "
+                      f"{ctx.pointer(out, True)});")
 
 
 def _element(code: LayerCode) -> str:
@@ -255,17 +310,22 @@ def _broadcast(op: Op, a: Tensor, b: Tensor, index: int) -> tuple[bool, int]:
     raise UserError(f"op {index} ({op.kind}): broadcasting {list(a.shape)} with {list(b.shape)} is not supported")
 
 
+def _binary_params(ctx: EmitContext, index: int, op: Op, swap: bool) -> CStruct:
+    """The ADD or MUL params struct; with `swap`, input1 and input2 trade their fields."""
+    fields = vars(lower(ctx.graph, op))
+    if swap:
+        fields = {k.replace("input1", "#").replace("input2", "input1").replace("#", "input2"): v for k, v in fields.items()}
+    ctype = "mcugen_add_params" if op.kind == "ADD" else "mcugen_mul_params"
+    return c_struct(ctype, f"L{index}_params", **fields)
+
+
 def _elementwise(ctx: EmitContext, index: int, op: Op, code: LayerCode) -> None:
     a, b = (ctx.graph.tensor(n) for n in op.inputs[:2])
     y = ctx.graph.tensor(op.outputs[0])
-    p = lower(ctx.graph, op)
     swap, size2 = _broadcast(op, a, b, index)
-    fields = vars(p)
     if swap:
         a, b = b, a
-        fields = {k.replace("input1", "#").replace("input2", "input1").replace("#", "input2"): v for k, v in fields.items()}
-    ctype = "mcugen_add_params" if op.kind == "ADD" else "mcugen_mul_params"
-    code.structs.append(c_struct(ctype, f"L{index}_params", **fields))
+    code.structs.append(_binary_params(ctx, index, op, swap))
     element = _element(code)
     code.statement = (f"{code.kernel}(&L{index}_params, {ctx.pointer(a.name, False, element)}, "
                       f"{ctx.pointer(b.name, False, element)}, {y.size}, {size2}, {ctx.pointer(y.name, True, element)});")

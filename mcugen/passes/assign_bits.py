@@ -14,9 +14,9 @@ FULLY_CONNECTED, and every activation group that only ops with sub-byte kernels 
 (`subbyte_groups`; the model's input and output keep their types).
 
 Memory is measured, not guessed: each candidate assignment is quantized for real and run
-through `select_kernels` and `plan_memory`, so RW is the actual arena of the actual plan
-(scratch included) and RO counts packed weights, per-channel requantization parameters and the
-pipeline's code estimate (one kernel per variant). Both keep a margin (RO_MARGIN, RW_MARGIN):
+through `select_kernels`, `stream_residual` and `plan_memory`, so RW is the actual arena of the
+actual plan (scratch included) and RO counts packed weights, per-channel requantization parameters
+and the pipeline's code estimate (one kernel per variant). Both keep a margin (RO_MARGIN, RW_MARGIN):
 the firmware ELF, which the pipeline checks last, holds startup code and tables on top.
 
 - rusci (Rusci, Capotondi, Benini 2019): RO — cut the weights of the layers dominating flash
@@ -42,6 +42,7 @@ from mcugen.inputs import load_calibration
 from mcugen.ir import INT8, Graph
 from mcugen.passes.plan_memory import plan_memory
 from mcugen.passes.select_kernels import select_kernels
+from mcugen.passes.stream_residual import stream_residual
 from mcugen.quant.fidelity import noise_ratio, real, run_many
 from mcugen.quant.quantizer import WEIGHTED_OPS, WIDTHS, Quantizer, activation_groups
 
@@ -138,7 +139,7 @@ def footprint(graph: Graph, cache: dict | None = None) -> Footprint:
     from mcugen.report import layer_rows
 
     selected = select_kernels(graph) if cache is None else _select_kernels_per_op(graph, cache)
-    plan = plan_memory(selected).attrs["memory_plan"]
+    plan = plan_memory(stream_residual(selected)).attrs["memory_plan"]
     kernels = {op.attrs.get("kernel") for op in selected.ops} - {None}
     ro = (sum(row["ro_bytes"] for row in layer_rows(selected))
           + KERNEL_CODE_BYTES * len(kernels) + NETWORK_CODE_BYTES_PER_LAYER * len(selected.ops))
@@ -160,13 +161,12 @@ def _select_kernels_per_op(graph: Graph, cache: dict) -> Graph:
     return Graph(graph.tensors, ops, graph.inputs, graph.outputs)
 
 
-def targets(graph: Graph, options: dict) -> Targets:
-    """RO: the flash budget; the arena: the RAM budget less the stack, the caller's input and
-    output buffers and RW_MARGIN."""
+def targets(options: dict) -> Targets:
+    """RO: the flash budget; the arena (its I/O slots included): the RAM budget less the stack
+    and RW_MARGIN."""
     budget = options["budget"]
-    io = sum(graph.tensor(n).nbytes for n in (*graph.inputs, *graph.outputs))
     return Targets(ro=budget["ro_bytes"],
-                   arena=budget["rw_bytes"] - int(options.get("stack_bytes", 0)) - io - RW_MARGIN)
+                   arena=budget["rw_bytes"] - int(options.get("stack_bytes", 0)) - RW_MARGIN)
 
 
 def assign_bits(graph: Graph) -> Graph:
@@ -180,7 +180,7 @@ def assign_bits(graph: Graph) -> Graph:
         state = tuple(uniform[0] if u.kind == "weights" else uniform[1] for u in units)
         report = {"bits": options["bits"], "strategy": "uniform"}
     elif "budget" in options and units:
-        t = targets(graph, options)
+        t = targets(options)
         if footprint(graph).fits(t):
             return graph
         search = Search(graph, units, t)
@@ -273,7 +273,7 @@ class Search:
 
         budget, floor = self.graph.attrs["options"]["budget"], self.footprint(floor_state)
         rw_min = floor.arena + budget["rw_bytes"] - self.t.arena
-        planned = plan_memory(select_kernels(self.quantizer.build(self.widths(floor_state))))
+        planned = plan_memory(stream_residual(select_kernels(self.quantizer.build(self.widths(floor_state)))))
         largest = []
         if floor.ro_needed > self.t.ro:
             rows = sorted(layer_rows(planned), key=lambda r: (-r["ro_bytes"], r["index"]))[:3]

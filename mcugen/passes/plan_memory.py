@@ -11,9 +11,14 @@ kernels (conv, depthwise, pooling) write output pixels in raster order, each aft
 window: the output may start below the input as long as every write stays under the lowest input
 pixel still to be read (computed exactly from the layer's geometry below). Such a chain of
 buffers is placed as one block.
-The graph's inputs are read from the caller's input buffer and its outputs written straight into
-the caller's output buffer, so neither takes arena space. Scratch sizes come from the
-`scratch_bytes` attribute that kernel selection puts on each op.
+The graph's inputs are read from whatever input buffer the caller passes and its outputs written
+straight into the caller's output buffer. The arena also holds an input slot and an output slot
+(`NAME_input()`, `NAME_output()`): a caller that fills the one and reads the other needs no buffers
+of its own, as in TFLM, where the input and output tensors live in the arena. The input slot is live
+until the graph's inputs are last read, the output slot from the first write of an output on, so
+the two usually share bytes. Scratch sizes come from the `scratch_bytes` attribute that kernel
+selection puts on each op. Tensors named in an op's `streamed` attribute (stream_residual) exist
+only as rows inside that op's scratch: they get no buffer and no placement.
 """
 from __future__ import annotations
 
@@ -46,11 +51,12 @@ class Placement:
 @dataclass
 class MemoryPlan:
     arena_bytes: int
-    tensors: dict[str, Placement]  # every activation tensor name -> placement
+    tensors: dict[str, Placement]  # every activation tensor name -> placement (none if streamed)
     scratch: dict[int, Placement] = field(default_factory=dict)  # op index -> scratch buffer
     copies: list[int] = field(default_factory=list)  # alias ops that must copy (input aliased to output)
     input_bytes: int = 0
     output_bytes: int = 0
+    slots: dict[str, Placement] = field(default_factory=dict)  # "input"/"output" -> arena slot
     peak_by_op: list[int] = field(default_factory=list)  # arena bytes live during each op
     overlaps: dict[int, int] = field(default_factory=dict)  # op index -> output offset - input offset
 
@@ -208,8 +214,10 @@ def plan_memory(graph: Graph) -> Graph:
     for name in graph.outputs:
         last[roots[name]] = len(graph.ops)
 
+    # Tensors an op streams through its own scratch (stream_residual) take no arena space.
+    streamed = {name for op in graph.ops for name in op.attrs.get("streamed", ())}
     sizes = {r: max(graph.tensor(n).nbytes for n in members[r]) for r in members
-             if r not in region_of_root and r in first}
+             if r not in region_of_root and r in first and r not in streamed}
     where, overlaps = _overlap_groups(graph, sizes, roots, first, last)
     buffers = []
     for group in sorted({g for g, _ in where.values()}, key=str):
@@ -224,6 +232,14 @@ def plan_memory(graph: Graph) -> Graph:
         size = int(op.attrs.get("scratch_bytes", 0))
         if size:
             buffers.append(_Buffer(("scratch", index), _align(size), index, index))
+    io_bytes = {region: sum(p.size for p in io_offsets.values() if p.region == region)
+                for region in ("input", "output")}
+    end = len(graph.ops)
+    slot_spans = {"input": (0, max((last.get(roots[n], 0) for n in graph.inputs), default=0)),
+                  "output": (min((first.get(roots[n], end) for n in graph.outputs), default=end), end)}
+    for region, (start, stop) in slot_spans.items():
+        if io_bytes[region]:
+            buffers.append(_Buffer(("slot", region), _align(io_bytes[region]), start, stop))
 
     arena = _place(buffers)
 
@@ -237,27 +253,36 @@ def plan_memory(graph: Graph) -> Graph:
             tensors[name] = Placement("arena", by_key[group].offset + inside, graph.tensor(name).nbytes)
     for name, placement in io_offsets.items():
         tensors[name] = placement
-    scratch = {b.key[1]: Placement("arena", b.offset, b.size) for b in buffers if isinstance(b.key, tuple)}
-    peak = [_live_bytes(graph, i, tensors, scratch) for i in range(len(graph.ops))]
+    scratch = {b.key[1]: Placement("arena", b.offset, b.size) for b in buffers
+               if isinstance(b.key, tuple) and b.key[0] == "scratch"}
+    slots = {b.key[1]: Placement("arena", b.offset, io_bytes[b.key[1]]) for b in buffers
+             if isinstance(b.key, tuple) and b.key[0] == "slot"}
+    peak = [_live_bytes(graph, i, tensors, scratch,
+                        [p for r, p in slots.items() if slot_spans[r][0] <= i <= slot_spans[r][1]])
+            for i in range(len(graph.ops))]
     graph.attrs["memory_plan"] = MemoryPlan(
         arena_bytes=arena,
         tensors=tensors,
         scratch=scratch,
         copies=copies,
-        input_bytes=sum(p.size for p in io_offsets.values() if p.region == "input"),
-        output_bytes=sum(p.size for p in io_offsets.values() if p.region == "output"),
+        input_bytes=io_bytes["input"],
+        output_bytes=io_bytes["output"],
+        slots=slots,
         peak_by_op=peak,
         overlaps=overlaps,
     )
     return graph
 
 
-def _live_bytes(graph: Graph, index: int, tensors: dict[str, Placement], scratch: dict[int, Placement]) -> int:
-    """Arena bytes in use while op `index` runs: the union of its live tensors and its scratch."""
+def _live_bytes(graph: Graph, index: int, tensors: dict[str, Placement], scratch: dict[int, Placement],
+                live_slots: list[Placement]) -> int:
+    """Arena bytes in use while op `index` runs: the union of its live tensors, its scratch and
+    the live I/O slots."""
     spans = [(p.offset, p.offset + p.size) for name, p in tensors.items()
              if p.region == "arena" and _live(graph, name, index)]
     if index in scratch:
         spans.append((scratch[index].offset, scratch[index].offset + scratch[index].size))
+    spans += [(p.offset, p.offset + p.size) for p in live_slots]
     used, end = 0, 0
     for lo, hi in sorted(spans):
         used += max(0, hi - max(lo, end))

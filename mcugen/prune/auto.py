@@ -85,7 +85,7 @@ def _compress(pruned: Graph, options: dict) -> tuple[Graph | None, str]:
         final = quantize(assign_bits(pruned))
     except UserError as exc:
         return None, f"does not fit: {exc}"
-    if "budget" in options and not footprint(final).fits(targets(final, options)):
+    if "budget" in options and not footprint(final).fits(targets(options)):
         return None, "does not fit at the chosen widths"
     return final, "fits"
 

@@ -21,7 +21,7 @@ import flatbuffers
 import numpy as np
 import tflite
 
-__all__ = ["ModelBuilder", "random_model", "default_model", "hybrid_model"]
+__all__ = ["ModelBuilder", "random_model", "residual_model", "default_model", "hybrid_model"]
 
 N_SAMPLES = 8
 """Number of random inputs propagated through the float forward pass."""
@@ -699,6 +699,30 @@ def random_model(seed: int, max_layers: int = 8) -> bytes:
         if _fits(b):
             return b.finish([y])
         b._rollback(mark)
+    return b.finish([x])
+
+
+def residual_model(seed: int) -> bytes:
+    """A random int8 model built around residual blocks x + conv2(conv1(x)) of the shape
+    stream_residual streams (stride 1, SAME, filters 1 to 5 high and wide, either ADD operand
+    order): a stem conv (so x is not the graph input), one or two blocks, sometimes a 1x1 head."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder(rng)
+    x = b.input((1, int(rng.integers(3, 13)), int(rng.integers(1, 13)), int(rng.integers(1, 5))))
+    x = b.conv2d(x, int(rng.integers(1, 9)), kernel=(3, 3), activation="RELU")
+
+    def kernel():
+        high = _pick(rng, [1, 2, 3, 5], [0.3, 0.15, 0.4, 0.15])
+        return (high, high if rng.random() < 0.6 else _pick(rng, [1, 2, 3, 5]))
+
+    for _ in range(int(rng.integers(1, 3))):
+        y = b.conv2d(x, int(rng.integers(1, 13)), kernel=kernel(), activation=_pick(rng, ["RELU", "RELU6", "NONE"]),
+                     per_channel=bool(rng.random() < 0.7))
+        y = b.conv2d(y, b.shape(x)[3], kernel=kernel(), activation="NONE", per_channel=bool(rng.random() < 0.7))
+        operands = (x, y) if rng.random() < 0.5 else (y, x)
+        x = b.add(*operands, activation=_pick(rng, ["NONE", "RELU", "RELU6"]))
+    if rng.random() < 0.5:
+        x = b.conv2d(x, int(rng.integers(1, 9)), kernel=(1, 1), activation="NONE")
     return b.finish([x])
 
 
