@@ -23,6 +23,7 @@ from mcugen.ir_io import load_graph, save_graph
 from mcugen.passes.assign_bits import assign_bits
 from mcugen.passes.calibrate import calibrate
 from mcugen.passes.canonicalize import canonicalize
+from mcugen.passes.order_ops import order_ops
 from mcugen.passes.plan_memory import plan_memory
 from mcugen.passes.prune import prune
 from mcugen.passes.quantize import quantize
@@ -35,7 +36,7 @@ from mcugen.quant.packing import pack, unpack
 # produce is saved in OUT/, so that OUT/ can be verified alone. Backend passes only decide how the
 # C code runs it, and are re-run deterministically when OUT/ is loaded.
 MODEL_PASSES: tuple = (canonicalize, calibrate, prune, assign_bits, quantize)
-BACKEND_PASSES = (select_kernels, stream_residual, plan_memory)
+BACKEND_PASSES = (select_kernels, order_ops, stream_residual, plan_memory)
 PASSES = MODEL_PASSES + BACKEND_PASSES
 
 BUILD_INFO = "build.json"
@@ -115,8 +116,11 @@ def estimate(graph: Graph, board: Board, layers: list[dict]) -> dict:
     code = KERNEL_CODE_BYTES * len(kernels) + NETWORK_CODE_BYTES_PER_LAYER * len(graph.ops)
     ro = sum(row["ro_bytes"] for row in layers) + code
     rw = plan.arena_bytes + board.stack_bytes  # input and output live in the arena's slots
-    return {"ro_bytes": ro, "rw_bytes": rw, "arena_bytes": plan.arena_bytes, "input_bytes": plan.input_bytes,
-            "output_bytes": plan.output_bytes, "stack_bytes": board.stack_bytes, "code_bytes": code}
+    est = {"ro_bytes": ro, "rw_bytes": rw, "arena_bytes": plan.arena_bytes, "input_bytes": plan.input_bytes,
+           "output_bytes": plan.output_bytes, "stack_bytes": board.stack_bytes, "code_bytes": code}
+    if "op_order" in graph.attrs:  # order_ops changed the order: what the file's order would take
+        est["file_order_arena_bytes"] = graph.attrs["op_order"]["file_order_arena_bytes"]
+    return est
 
 
 def _check_estimate(graph: Graph, est: dict, budget: Budget, layers: list[dict]) -> None:

@@ -69,6 +69,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"({est['output_bytes']:,} B) slots included; stack reserve {est['stack_bytes']:,} B.",
         "",
     ]
+    if "file_order_arena_bytes" in est:
+        lines += [f"Ops reordered to lower peak RAM: arena {est['arena_bytes']:,} B instead of "
+                  f"{est['file_order_arena_bytes']:,} B in the model file's order (layers below in run order).", ""]
     if elf:
         lines += [f"ELF sections: text {elf['text']:,} B, rodata {elf['rodata']:,} B, data {elf['data']:,} B, bss {elf['bss']:,} B.", ""]
     verification = report.get("verification") or {}

@@ -618,6 +618,58 @@ def test_sample_graph_bit_exact_under_qemu(tmp_path, board):
     assert result.ok, result.first_mismatch
 
 
+
+def dsp_graph(seed: int) -> Graph:
+    """conv -> depthwise -> 1x1 conv -> reshape -> fully connected at widths drawn per tensor, for
+    the Cortex-M paths of the mixed kernels: SXTB16 weight pairs (8-bit weights, depths with a
+    tail), the SMMLAR requantization, and the general one where a channel's shift is -1 or a left
+    shift (output scale divided by up to 256), outputs gathered into bytes at channel counts that
+    leave runs sharing a byte, unsigned 8-bit outputs clamped to 0..255 (the first conv's, at
+    even seeds). Every layer's output is a graph output, so that none hides another's error."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder(seed)
+    x = b.input((1, int(rng.integers(3, 7)), int(rng.integers(3, 7)), int(rng.integers(1, 6))))
+    c1 = b.conv2d(x, int(rng.integers(1, 9)), kernel=(int(rng.integers(1, 4)), int(rng.integers(1, 4))),
+                  activation="RELU")
+    d1 = b.depthwise_conv2d(c1, depth_multiplier=int(rng.integers(1, 3)), activation="RELU")
+    c2 = b.conv2d(d1, int(rng.integers(1, 9)), kernel=(1, 1), activation="NONE")
+    r = b.reshape(c2, (1, -1))
+    int8 = load_tflite(b.finish([b.fully_connected(r, int(rng.integers(1, 9))), c1, d1, c2]))
+    graph = int8.copy()
+    conv1, dw, conv2, reshape, fully = graph.ops
+    width = lambda: int(rng.choice(WIDTHS))  # noqa: E731
+    requantize_activation(graph, graph.inputs[0], DType("int", width()))
+    for op, signed in ((conv1, False), (dw, False), (conv2, True), (fully, True)):
+        wide = op is conv1 and seed % 2 == 0
+        requantize_activation(graph, op.outputs[0], DType("int", 8 if wide else width(), signed=signed))
+        if not wide and rng.random() < 0.3:
+            t = graph.tensor(op.outputs[0])
+            t.quant = Quant(t.quant.scale / 2.0 ** rng.integers(3, 9), t.quant.zero_point)
+    graph.tensor(reshape.outputs[0]).dtype = graph.tensor(conv2.outputs[0]).dtype
+    graph.tensor(reshape.outputs[0]).quant = graph.tensor(conv2.outputs[0]).quant
+    for op in (conv1, dw, conv2, fully):
+        bits = width()
+        if bits < 8:
+            requantize_weights(graph, op, bits)
+    rescale_biases(graph, int8)
+    return graph
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("seed", range(8))
+def test_dsp_paths_bit_exact_under_qemu(tmp_path, seed):
+    from mcugen.boards import load_board
+    from mcugen.pipeline import verify_output_dir
+    from mcugen.toolchain.firmware import toolchain_available
+
+    if not toolchain_available(load_board("stm32f746")):
+        pytest.skip("cross toolchain or QEMU for stm32f746 not installed")
+    out = write_output_dir(dsp_graph(seed), tmp_path / "out", "stm32f746")
+    for where in ("host", "qemu"):
+        result = verify_output_dir(out, where, count=4, seed=seed)
+        assert result.ok, (where, result.first_mismatch)
+
+
 # ---- what may go sub-byte, and what is refused ----
 
 def test_subbyte_capable_and_refusal():

@@ -192,6 +192,14 @@ static inline int mcugen_requant_fast_of(const mcugen_quant_params *quant, int32
     "smmlar %[" out "], %[" out "], %[" scale "], %[" off "]\n\t"                                  \
     "ssat %[" out "], #8, %[" out "]\n\t"
 
+/* The four accumulators a0..a3 of an assembly block, requantized in place with one channel's
+ * constants. */
+#define MCUGEN_REQUANT_FAST4_ASM(t, m2, scale, off)                                                \
+    MCUGEN_REQUANT_FAST_ASM("a0", "a0", t, m2, scale, off)                                         \
+    MCUGEN_REQUANT_FAST_ASM("a1", "a1", t, m2, scale, off)                                         \
+    MCUGEN_REQUANT_FAST_ASM("a2", "a2", t, m2, scale, off)                                         \
+    MCUGEN_REQUANT_FAST_ASM("a3", "a3", t, m2, scale, off)
+
 /* MBQM(acc) + output_offset saturated to int8, for a channel mcugen_requant_fast_of accepts. */
 static inline int32_t mcugen_requant_fast_s8(int32_t acc, mcugen_requant_fast r,
                                              int32_t output_offset)

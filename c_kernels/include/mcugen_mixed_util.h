@@ -9,18 +9,14 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__ARM_FEATURE_DSP)
-#include <arm_acle.h>
-#endif
-
 #include "mcugen_kernel_util.h"
 #include "mcugen_mixed.h"
 #include "mcugen_packing.h"
 
-#if defined(__ARM_FEATURE_DSP)
+#if defined(MCUGEN_DSP)
 /* Cortex-M cores with the DSP extension (M4, M7, M33...) multiply-accumulate two int16 lanes at
  * once with SMLAD: a pair of int16 column values read as one word, against a pair of unpacked
- * weights (SBFX, SBFX, PKHBT). Exactly the sum of the portable loop, in another order. */
+ * weights (mcugen_mixed_weight_pairs). Exactly the sum of the portable loop, in another order. */
 static inline int32_t mcugen_mixed_column_pair(const int16_t *col)
 {
     int32_t pair;
@@ -28,16 +24,27 @@ static inline int32_t mcugen_mixed_column_pair(const int16_t *col)
     return pair;
 }
 
-/* Weights j and j + 1 of a group word, as the low and high int16 lanes of one word (PKHBT: GCC
- * spends a UXTH and an ORR on the same expression in C). */
-MCUGEN_ALWAYS_INLINE int32_t mcugen_mixed_weight_pair(uint32_t word, int32_t j, int32_t bits)
+/* The four weights of a group word as two pairs of int16 lanes, (w0, w1) and (w2, w3). 8-bit
+ * weights: SXTB16 and its rotated form give (w0, w2) and (w1, w3), two PKH regroup them (four
+ * instructions instead of seven field extractions and packs); narrower ones: one SBFX per weight
+ * and a PKHBT per pair (GCC spends a UXTH and an ORR on the same expression in C). */
+MCUGEN_ALWAYS_INLINE void mcugen_mixed_weight_pairs(uint32_t word, int32_t bits, int32_t *w01,
+                                                    int32_t *w23)
 {
-    int32_t pair;
-    __asm__("pkhbt %0, %1, %2, lsl #16"
-            : "=r"(pair)
-            : "r"(mcugen_packed_field(word, j * bits, bits, 1)),
-              "r"(mcugen_packed_field(word, (j + 1) * bits, bits, 1)));
-    return pair;
+    if (bits == 8) {
+        const uint32_t even = __sxtb16(word), odd = mcugen_sxtb16_odd(word);
+        __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(*w01) : "r"(even), "r"(odd));
+        __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(*w23) : "r"(odd), "r"(even));
+    } else {
+        __asm__("pkhbt %0, %1, %2, lsl #16"
+                : "=r"(*w01)
+                : "r"(mcugen_packed_field(word, 0, bits, 1)),
+                  "r"(mcugen_packed_field(word, bits, bits, 1)));
+        __asm__("pkhbt %0, %1, %2, lsl #16"
+                : "=r"(*w23)
+                : "r"(mcugen_packed_field(word, 2 * bits, bits, 1)),
+                  "r"(mcugen_packed_field(word, 3 * bits, bits, 1)));
+    }
 }
 #endif
 
@@ -65,9 +72,9 @@ MCUGEN_ALWAYS_INLINE void mcugen_mixed_dot_n(const int16_t *col0, const int16_t 
     p = w + ((uint32_t)(first + k) >> mcugen_packed_log_per_byte(bits));
     for (groups = (depth - k) >> 2; groups > 0; groups--, k += 4, p += bits / 2) {
         const uint32_t word = mcugen_packed_group4(p, bits);
-#if defined(__ARM_FEATURE_DSP)
-        const int32_t w01 = mcugen_mixed_weight_pair(word, 0, bits);
-        const int32_t w23 = mcugen_mixed_weight_pair(word, 2, bits);
+#if defined(MCUGEN_DSP)
+        int32_t w01, w23;
+        mcugen_mixed_weight_pairs(word, bits, &w01, &w23);
         a0 = __smlad(mcugen_mixed_column_pair(col0 + k), w01, a0);
         a0 = __smlad(mcugen_mixed_column_pair(col0 + k + 2), w23, a0);
         if (two) {
@@ -150,17 +157,124 @@ MCUGEN_ALWAYS_INLINE void mcugen_mixed_im2col(int16_t *col, int32_t tap_stride, 
     }
 }
 
-/* output[index] = the requantized accumulator of output channel `channel`, packed. */
-MCUGEN_ALWAYS_INLINE void mcugen_mixed_store(uint8_t *output, int32_t index, int32_t acc,
-                                             int32_t channel, const mcugen_quant_params *quant,
-                                             int32_t output_offset, int32_t act_min,
-                                             int32_t act_max, int32_t bits)
+/*
+ * The requantization of one output channel, its constants worked out once for the pixels (or batch
+ * rows) a kernel computes with them: mcugen_requantize_acc's result, in fewer instructions.
+ */
+typedef struct {
+#if defined(MCUGEN_DSP)
+    mcugen_requant_fast fast;
+    int32_t is_fast; /* the channel takes the SMMLAR sequence (mcugen_requant_fast_of) */
+#endif
+    mcugen_requant general;
+    int32_t output_offset, act_min, act_max;
+} mcugen_mixed_requant;
+
+MCUGEN_ALWAYS_INLINE void mcugen_mixed_requant_of(mcugen_mixed_requant *r,
+                                                  const mcugen_quant_params *quant,
+                                                  int32_t channel, int32_t output_offset,
+                                                  int32_t act_min, int32_t act_max)
 {
-    const int32_t q = quant->count > 1 ? channel : 0;
-    mcugen_packed_set(output, index,
-                      mcugen_requantize_acc(acc, quant->multiplier[q], quant->shift[q],
-                                            output_offset, act_min, act_max),
-                      bits);
+    r->output_offset = output_offset;
+    r->act_min = act_min;
+    r->act_max = act_max;
+#if defined(MCUGEN_DSP)
+    r->is_fast = mcugen_requant_fast_of(quant, channel, &r->fast);
+    if (r->is_fast) {
+        return;
+    }
+#endif
+    r->general = mcugen_requant_channel(quant, channel);
+}
+
+MCUGEN_ALWAYS_INLINE int32_t mcugen_mixed_requantize(int32_t acc, const mcugen_mixed_requant *r)
+{
+#if defined(MCUGEN_DSP)
+    if (r->is_fast) {
+        /* mcugen_requant_fast_s8 without its SSAT #8: act_min..act_max may be 0..255 (u8). */
+        int32_t q, t;
+        __asm__("add %[t], %[x], %[x], asr #31\n\t"
+                "smmlar %[q], %[x], %[m2], %[t]\n\t"
+                "smmlar %[q], %[q], %[s], %[off]\n\t"
+                : [q] "=&r"(q), [t] "=&r"(t)
+                : [x] "r"(acc), [m2] "r"(r->fast.m2), [s] "r"(r->fast.scale),
+                  [off] "r"(r->output_offset));
+        return mcugen_clamp(q, r->act_min, r->act_max);
+    }
+#endif
+    return mcugen_requant_apply(acc, &r->general, r->output_offset, r->act_min, r->act_max);
+}
+
+/*
+ * A run of consecutive packed elements written in order (the output channels of one pixel): the
+ * elements are gathered into whole bytes, each stored once, instead of a read-modify-write per
+ * element. The bits of the first and last byte outside the run are kept, as mcugen_packed_set
+ * keeps them, and each store reads the byte it keeps bits of when it writes it, so two runs that
+ * share a byte may be written at the same time.
+ */
+typedef struct {
+    uint8_t *byte;
+    uint32_t buf;   /* the elements put into *byte so far, at their bits */
+    uint32_t shift; /* the bit of *byte the next element goes to */
+    uint32_t keep;  /* the bits of *byte before the run (first byte only) */
+} mcugen_packed_writer;
+
+MCUGEN_ALWAYS_INLINE void mcugen_packed_writer_begin(mcugen_packed_writer *w, uint8_t *base,
+                                                     int32_t index, int32_t bits)
+{
+    const uint32_t bit = (uint32_t)index * (uint32_t)bits;
+    w->byte = base + (bit >> 3);
+    w->buf = 0;
+    w->shift = bits == 8 ? 0u : bit & 7u;
+    w->keep = (UINT32_C(1) << w->shift) - 1u;
+}
+
+MCUGEN_ALWAYS_INLINE void mcugen_packed_writer_put(mcugen_packed_writer *w, int32_t value,
+                                                   int32_t bits)
+{
+    if (bits == 8) {
+        *w->byte++ = (uint8_t)value;
+        return;
+    }
+    w->buf |= ((uint32_t)value & ((UINT32_C(1) << bits) - 1u)) << w->shift;
+    w->shift += (uint32_t)bits;
+    if (w->shift == 8u) {
+        *w->byte = (uint8_t)(w->keep != 0u ? (*w->byte & w->keep) | w->buf : w->buf);
+        w->byte++;
+        w->buf = 0;
+        w->shift = 0;
+        w->keep = 0;
+    }
+}
+
+/* Stores the last, partial byte of the run. */
+MCUGEN_ALWAYS_INLINE void mcugen_packed_writer_end(mcugen_packed_writer *w, int32_t bits)
+{
+    if (bits != 8 && w->shift != 0u) {
+        const uint32_t written = ((UINT32_C(1) << w->shift) - 1u) & ~w->keep;
+        *w->byte = (uint8_t)((*w->byte & ~written) | w->buf);
+    }
+}
+
+/* The end of a channel loop: one channel's accumulators of one or two (`two`) pixels, requantized
+ * and appended to their runs. */
+MCUGEN_ALWAYS_INLINE void mcugen_packed_writer_put2(mcugen_packed_writer *w0, mcugen_packed_writer *w1,
+                                                    int32_t two, int32_t acc0, int32_t acc1,
+                                                    const mcugen_mixed_requant *r, int32_t bits)
+{
+    mcugen_packed_writer_put(w0, mcugen_mixed_requantize(acc0, r), bits);
+    if (two) {
+        mcugen_packed_writer_put(w1, mcugen_mixed_requantize(acc1, r), bits);
+    }
+}
+
+MCUGEN_ALWAYS_INLINE void mcugen_packed_writer_end2(mcugen_packed_writer *w0, mcugen_packed_writer *w1,
+                                                    int32_t two, int32_t bits)
+{
+    mcugen_packed_writer_end(w0, bits);
+    if (two) {
+        mcugen_packed_writer_end(w1, bits);
+    }
 }
 
 /*

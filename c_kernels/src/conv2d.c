@@ -8,6 +8,8 @@
  * depth values of the four pixels costs 13 instructions for 16 MACs (two SXTB16 for the weights,
  * two LDM for the columns, eight SMLAD).
  */
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "mcugen_kernel_util.h"
@@ -68,21 +70,31 @@ static inline mcugen_acc4 dot_group(mcugen_acc4 a, const int16_t *g, uint32_t w)
 }
 
 #if defined(MCUGEN_DSP)
-/* One group in assembly: the four columns come in with two LDM (GCC does not merge the loads). */
-#define GROUP_ASM                                                                                  \
-    "ldr %[w], [%[wp]], #4\n\t"                                                                    \
-    "sxtb16 %[even], %[w]\n\t"                                                                     \
-    "sxtb16 %[w], %[w], ror #8\n\t"                                                                \
-    "ldmia %[cp]!, {r8, r9, r10, r11}\n\t"                                                         \
-    "smlad %[a0], r8, %[even], %[a0]\n\t"                                                          \
-    "smlad %[a0], r9, %[w], %[a0]\n\t"                                                             \
-    "smlad %[a1], r10, %[even], %[a1]\n\t"                                                         \
-    "smlad %[a1], r11, %[w], %[a1]\n\t"                                                            \
-    "ldmia %[cp]!, {r8, r9, r10, r11}\n\t"                                                         \
-    "smlad %[a2], r8, %[even], %[a2]\n\t"                                                          \
-    "smlad %[a2], r9, %[w], %[a2]\n\t"                                                             \
-    "smlad %[a3], r10, %[even], %[a3]\n\t"                                                         \
-    "smlad %[a3], r11, %[w], %[a3]\n\t"
+/*
+ * Assembly on named operands: accumulators a0..a3, column words c0..c3 (pinned to r8..r11, in
+ * ascending order for LDM), the column pointer cp. The four columns of one group come in with two
+ * LDM (GCC does not merge the loads); lane j starts from register "inj" (the lane itself, or the
+ * bias of the channel's first group), even / odd are the widened weights.
+ */
+#define COLUMNS_ASM(in0, in1, in2, in3, even, odd)                                                 \
+    "ldmia %[cp]!, {%[c0], %[c1], %[c2], %[c3]}\n\t"                                               \
+    "smlad %[a0], %[c0], %[" even "], %[" in0 "]\n\t"                                              \
+    "smlad %[a0], %[c1], %[" odd "], %[a0]\n\t"                                                    \
+    "smlad %[a1], %[c2], %[" even "], %[" in1 "]\n\t"                                              \
+    "smlad %[a1], %[c3], %[" odd "], %[a1]\n\t"                                                    \
+    "ldmia %[cp]!, {%[c0], %[c1], %[c2], %[c3]}\n\t"                                               \
+    "smlad %[a2], %[c0], %[" even "], %[" in2 "]\n\t"                                              \
+    "smlad %[a2], %[c1], %[" odd "], %[a2]\n\t"                                                    \
+    "smlad %[a3], %[c2], %[" even "], %[" in3 "]\n\t"                                              \
+    "smlad %[a3], %[c3], %[" odd "], %[a3]\n\t"
+
+/* One group: the weight word w widened in place (odd) and into even, against the columns. */
+#define GROUP_ASM(w)                                                                               \
+    "sxtb16 %[even], %[" w "]\n\t"                                                                 \
+    "sxtb16 %[" w "], %[" w "], ror #8\n\t" COLUMNS_ASM("a0", "a1", "a2", "a3", "even", w)
+
+/* Two groups from one LDRD of weights (wp word-aligned). */
+#define PAIR_ASM "ldrd %[w], %[w1], [%[wp]], #8\n\t" GROUP_ASM("w") GROUP_ASM("w1")
 #endif
 
 /* acc.lj += column j . filter row w, over depth values (the hot loop of conv). */
@@ -93,15 +105,20 @@ static inline mcugen_acc4 dot_columns(mcugen_acc4 a, const int16_t *cols, const 
 #if defined(MCUGEN_DSP)
     if (full >= 2) { /* pairs of groups per iteration: half the loop overhead */
         int32_t pairs = full / 2;
+        register uint32_t c0 __asm__("r8"), c1 __asm__("r9"), c2 __asm__("r10"),
+            c3 __asm__("r11");
         uint32_t word, even;
-        __asm__ volatile("1:\n\t" GROUP_ASM GROUP_ASM
+        __asm__ volatile("1:\n\t"
+                         "ldr %[w], [%[wp]], #4\n\t" GROUP_ASM("w")
+                         "ldr %[w], [%[wp]], #4\n\t" GROUP_ASM("w")
                          "subs %[n], %[n], #1\n\t"
                          "bne 1b\n\t"
                          : [a0] "+r"(a.l0), [a1] "+r"(a.l1), [a2] "+r"(a.l2), [a3] "+r"(a.l3),
                            [w] "=&r"(word), [even] "=&r"(even), [wp] "+r"(w), [cp] "+r"(cols),
-                           [n] "+r"(pairs)
+                           [n] "+r"(pairs), [c0] "=&r"(c0), [c1] "=&r"(c1), [c2] "=&r"(c2),
+                           [c3] "=&r"(c3)
                          :
-                         : "r8", "r9", "r10", "r11", "cc", "memory");
+                         : "cc", "memory");
         full &= 1;
     }
 #endif
@@ -115,6 +132,90 @@ static inline mcugen_acc4 dot_columns(mcugen_acc4 a, const int16_t *cols, const 
     }
     return a;
 }
+
+#if defined(MCUGEN_DSP)
+/* What channels_fast's assembly reads and updates (at offsetof; LDRD pairs side by side). */
+typedef struct {
+    const int32_t *bias;       /* the next channel's */
+    const int32_t *multiplier; /* the next channel's multiplier and shift: one LDRD */
+    const int32_t *shift;
+    uint32_t top;              /* 2^31, shifted right to 2^(32 - e) */
+    int32_t output_offset;
+    int8_t *out;               /* the next channel's output in pixel 0 */
+    int32_t d1;                /* pixel j's output minus pixel 0's (0 for a repeated lane) */
+    int32_t d2;
+    int32_t d3;
+    int8_t *out_end;           /* pixel 0's output past the last channel */
+    const int16_t *cols;
+    int32_t n;                 /* pairs of groups - 3 */
+} conv_job;
+
+/*
+ * Every output channel of the block (at least one) in one assembly loop, for the layers
+ * fast_channels accepts: bias, dot product, mcugen_requant_fast_s8 and four byte stores per
+ * channel. The dot product takes every register, and C around it would spill and reload its state
+ * for each channel (as fully_connected.c's units_fast). The job pointer comes in n and stays on
+ * the stack; wp walks the filter from row to row. The first pair of groups starts the four lanes
+ * from the bias (in a3); the rest run two pairs per iteration, then an odd one.
+ */
+static void channels_fast(conv_job *job, const int8_t *filter)
+{
+    mcugen_acc4 acc;
+    const int8_t *w = filter;
+    const int16_t *cols;
+    register uint32_t c0 __asm__("r8"), c1 __asm__("r9"), c2 __asm__("r10"), c3 __asm__("r11");
+    uint32_t word, w1, even;
+    __asm__ volatile("str %[n], [sp, #-8]!\n\t"
+                     "7:\n\t" /* n: the job */
+                     "ldr %[w1], [%[n], %[o_bias]]\n\t"
+                     "ldr %[a3], [%[w1]], #4\n\t"
+                     "str %[w1], [%[n], %[o_bias]]\n\t"
+                     "ldrd %[cp], %[n], [%[n], %[o_cols]]\n\t"
+                     "ldrd %[w], %[w1], [%[wp]], #8\n\t"
+                     "sxtb16 %[even], %[w]\n\t"
+                     "sxtb16 %[w], %[w], ror #8\n\t"
+                     COLUMNS_ASM("a3", "a3", "a3", "a3", "even", "w") GROUP_ASM("w1")
+                     "1:\n\t" PAIR_ASM PAIR_ASM
+                     "subs %[n], %[n], #2\n\t"
+                     "bge 1b\n\t"
+                     "adds %[n], %[n], #1\n\t" /* -1: one pair left, -2: none */
+                     "bne 2f\n\t" PAIR_ASM
+                     "2:\n\t"
+                     "ldr %[n], [sp]\n\t"
+                     "ldrd %[w], %[w1], [%[n], %[o_mult]]\n\t"
+                     "ldr %[c1], [%[w]], #4\n\t"
+                     "ldr %[c2], [%[w1]], #4\n\t"
+                     "strd %[w], %[w1], [%[n], %[o_mult]]\n\t"
+                     "lsl %[c1], %[c1], #1\n\t"  /* m2 */
+                     "ldrd %[c0], %[c3], [%[n], %[o_top]]\n\t"
+                     "mvn %[c2], %[c2]\n\t"      /* e - 1 */
+                     "lsr %[c2], %[c0], %[c2]\n\t" /* scale */
+                     MCUGEN_REQUANT_FAST4_ASM("c0", "c1", "c2", "c3")
+                     "ldrd %[w], %[w1], [%[n], %[o_out]]\n\t"
+                     "strb %[a0], [%[w]]\n\t"
+                     "strb %[a1], [%[w], %[w1]]\n\t"
+                     "ldrd %[w1], %[even], [%[n], %[o_d2]]\n\t"
+                     "strb %[a2], [%[w], %[w1]]\n\t"
+                     "strb %[a3], [%[w], %[even]]\n\t"
+                     "add %[w], %[w], #1\n\t"
+                     "str %[w], [%[n], %[o_out]]\n\t"
+                     "ldr %[w1], [%[n], %[o_end]]\n\t"
+                     "cmp %[w], %[w1]\n\t"
+                     "bne 7b\n\t"
+                     "add sp, sp, #8\n\t"
+                     : [a0] "=&r"(acc.l0), [a1] "=&r"(acc.l1), [a2] "=&r"(acc.l2),
+                       [a3] "=&r"(acc.l3), [w] "=&r"(word), [w1] "=&r"(w1), [even] "=&r"(even),
+                       [wp] "+&r"(w), [cp] "=&r"(cols), [n] "+&r"(job), [c0] "=&r"(c0),
+                       [c1] "=&r"(c1), [c2] "=&r"(c2), [c3] "=&r"(c3)
+                     : [o_bias] "i"(offsetof(conv_job, bias)),
+                       [o_mult] "i"(offsetof(conv_job, multiplier)),
+                       [o_top] "i"(offsetof(conv_job, top)), [o_out] "i"(offsetof(conv_job, out)),
+                       [o_d2] "i"(offsetof(conv_job, d2)),
+                       [o_end] "i"(offsetof(conv_job, out_end)),
+                       [o_cols] "i"(offsetof(conv_job, cols))
+                     : "cc", "memory");
+}
+#endif
 
 /* Where a block's outputs go and how they are clamped. */
 typedef struct {
@@ -167,16 +268,75 @@ static MCUGEN_NOINLINE void store_block(mcugen_acc4 a, const mcugen_quant_params
 }
 #endif
 
+/*
+ * How a layer's blocks run. On Cortex-M with DSP, channels_fast takes a layer when every channel
+ * requantizes with mcugen_requant_fast_s8 and the int8 saturation is the whole clamp, with
+ * per-channel multipliers and a bias (the pointers it walks), a depth of whole LDRD pairs of
+ * groups (at least three) and a word-aligned filter; otherwise conv_block runs.
+ */
+typedef struct {
+    const mcugen_quant_params *quant;
+    const int8_t *filter;
+    const int32_t *bias;
+    int32_t depth;
+    int32_t out_ch;
+#if defined(MCUGEN_DSP)
+    int fast;
+#endif
+} conv_layer;
+
+static conv_layer layer_of(const mcugen_conv_params *p, const mcugen_quant_params *quant,
+                           const int8_t *filter, const int32_t *bias, int32_t depth, int32_t out_ch)
+{
+    conv_layer l;
+    l.quant = quant;
+    l.filter = filter;
+    l.bias = bias;
+    l.depth = depth;
+    l.out_ch = out_ch;
+#if defined(MCUGEN_DSP)
+    {
+        mcugen_requant_fast f;
+        int32_t o;
+        l.fast = depth % 8 == 0 && depth >= 24 && quant->count > 1 && bias != NULL &&
+                 ((uintptr_t)filter & 3u) == 0 && p->act_min <= -128 && p->act_max >= 127;
+        for (o = 0; l.fast && o < out_ch; o++) {
+            l.fast = mcugen_requant_fast_of(quant, o, &f);
+        }
+    }
+#else
+    (void)p;
+#endif
+    return l;
+}
+
 /* All output channels of the block's pixels. */
-static void conv_block(const int16_t *cols, int32_t depth, const mcugen_quant_params *quant,
-                       const int8_t *filter, const int32_t *bias, int32_t out_ch,
-                       const block_outputs *dst)
+static void conv_block(const int16_t *cols, const conv_layer *l, const block_outputs *dst)
 {
     int32_t o;
-    for (o = 0; o < out_ch; o++) {
-        const int32_t b = mcugen_bias(bias, o);
+#if defined(MCUGEN_DSP)
+    if (l->fast) {
+        conv_job job;
+        job.bias = l->bias;
+        job.multiplier = l->quant->multiplier;
+        job.shift = l->quant->shift;
+        job.top = UINT32_C(1) << 31;
+        job.output_offset = dst->output_offset;
+        job.out = dst->out[0];
+        job.d1 = (int32_t)(dst->out[1] - dst->out[0]);
+        job.d2 = (int32_t)(dst->out[2] - dst->out[0]);
+        job.d3 = (int32_t)(dst->out[3] - dst->out[0]);
+        job.out_end = dst->out[0] + l->out_ch;
+        job.cols = cols;
+        job.n = l->depth / 8 - 3;
+        channels_fast(&job, l->filter);
+        return;
+    }
+#endif
+    for (o = 0; o < l->out_ch; o++) {
+        const int32_t b = mcugen_bias(l->bias, o);
         mcugen_acc4 a = {b, b, b, b};
-        store_block(dot_columns(a, cols, filter + o * depth, depth), quant, dst, o);
+        store_block(dot_columns(a, cols, l->filter + o * l->depth, l->depth), l->quant, dst, o);
     }
 }
 
@@ -261,6 +421,7 @@ void mcugen_conv2d_s8(void *scratch, const mcugen_conv_params *params,
     const int32_t pixels = output_dims->n * output_dims->h * output_dims->w;
     int16_t *cols = (int16_t *)scratch;
     int8_t *col = (int8_t *)scratch + columns_bytes(depth);
+    const conv_layer layer = layer_of(params, quant, filter, bias, depth, out_ch);
     int32_t pix, j;
     for (pix = 0; pix < pixels; pix += PIXELS) {
         block_outputs dst;
@@ -270,7 +431,7 @@ void mcugen_conv2d_s8(void *scratch, const mcugen_conv_params *params,
             widen_column(cols, j, col, depth, params->input_offset);
         }
         dst = outputs_of(params, output, pix, pixels, out_ch);
-        conv_block(cols, depth, quant, filter, bias, out_ch, &dst);
+        conv_block(cols, &layer, &dst);
     }
 }
 
@@ -284,6 +445,7 @@ void mcugen_conv2d_1x1_s8(void *scratch, const mcugen_conv_params *params,
     const int32_t out_ch = output_dims->c;
     const int32_t pixels = output_dims->n * output_dims->h * output_dims->w;
     int16_t *cols = (int16_t *)scratch;
+    const conv_layer layer = layer_of(params, quant, filter, bias, in_ch, out_ch);
     int32_t pix, j;
     for (pix = 0; pix < pixels; pix += PIXELS) {
         block_outputs dst;
@@ -294,6 +456,6 @@ void mcugen_conv2d_1x1_s8(void *scratch, const mcugen_conv_params *params,
                          in_ch, params->input_offset);
         }
         dst = outputs_of(params, output, pix, pixels, out_ch);
-        conv_block(cols, in_ch, quant, filter, bias, out_ch, &dst);
+        conv_block(cols, &layer, &dst);
     }
 }

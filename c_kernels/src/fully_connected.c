@@ -219,10 +219,7 @@ static void units_fast(fc_job *job, const int8_t *filter, int32_t depth)
                      "ldr %[xa], [sp]\n\t"
                      "ldrd %[w], %[we], [%[xa], %[o_fast]]\n\t"
                      "ldr %[xp], [%[xa], %[o_off]]\n\t"
-                     MCUGEN_REQUANT_FAST_ASM("a0", "a0", "x13", "w", "we", "xp")
-                     MCUGEN_REQUANT_FAST_ASM("a1", "a1", "x13", "w", "we", "xp")
-                     MCUGEN_REQUANT_FAST_ASM("a2", "a2", "x13", "w", "we", "xp")
-                     MCUGEN_REQUANT_FAST_ASM("a3", "a3", "x13", "w", "we", "xp")
+                     MCUGEN_REQUANT_FAST4_ASM("x13", "w", "we", "xp")
                      "bfi %[a0], %[a1], #8, #8\n\t"
                      "bfi %[a0], %[a2], #16, #8\n\t"
                      "bfi %[a0], %[a3], #24, #8\n\t"

@@ -19,22 +19,26 @@ MCUGEN_SIGNATURE_depthwise_conv2d(MCUGEN_WEIGHTED_NAME(depthwise_conv2d, MCUGEN_
     int16_t *col0 = (int16_t *)scratch;
     int16_t *col1 = col0 + taps * input_dims->c;
     int32_t pix, o, i;
+    mcugen_mixed_requant rq;
+    mcugen_packed_writer out0, out1;
     for (pix = 0; pix < pixels; pix += 2) {
         const int32_t two = pix + 1 < pixels;
         for (i = 0; i <= two; i++) { /* a loop, not two calls: one inlined copy */
             mcugen_mixed_im2col(i ? col1 : col0, 1, taps, pix + i, &p, input_dims, input,
                                 filter_dims, output_dims, MCUGEN_IN_BITS, MCUGEN_IN_SIGNED);
         }
+        /* out1 is begun even when unused: it only computes a pointer */
+        mcugen_packed_writer_begin(&out0, output, pix * out_ch, MCUGEN_OUT_BITS);
+        mcugen_packed_writer_begin(&out1, output, (pix + 1) * out_ch, MCUGEN_OUT_BITS);
         for (o = 0; o < out_ch; o++) {
             const int32_t c = (o / p.depth_multiplier) * taps;
             int32_t acc0 = mcugen_bias(bias, o), acc1 = acc0;
             mcugen_mixed_dot(col0 + c, col1 + c, two, filter, o * taps, taps, MCUGEN_W_BITS, &acc0,
                              &acc1);
-            for (i = 0; i <= two; i++) {
-                mcugen_mixed_store(output, (pix + i) * out_ch + o, i ? acc1 : acc0, o, quant,
-                                   p.output_offset, p.act_min, p.act_max, MCUGEN_OUT_BITS);
-            }
+            mcugen_mixed_requant_of(&rq, quant, o, p.output_offset, p.act_min, p.act_max);
+            mcugen_packed_writer_put2(&out0, &out1, two, acc0, acc1, &rq, MCUGEN_OUT_BITS);
         }
+        mcugen_packed_writer_end2(&out0, &out1, two, MCUGEN_OUT_BITS);
     }
 }
 

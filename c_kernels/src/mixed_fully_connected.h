@@ -16,6 +16,8 @@ MCUGEN_SIGNATURE_fully_connected(MCUGEN_WEIGHTED_NAME(fully_connected, MCUGEN_IN
     int16_t *row0 = (int16_t *)scratch;
     int16_t *row1 = row0 + depth;
     int32_t b, u, k, i;
+    mcugen_mixed_requant rq;
+    mcugen_packed_writer out0, out1;
     for (b = 0; b < batches; b += 2) {
         const int32_t two = b + 1 < batches;
         int32_t sum0 = 0, sum1 = 0;
@@ -31,15 +33,17 @@ MCUGEN_SIGNATURE_fully_connected(MCUGEN_WEIGHTED_NAME(fully_connected, MCUGEN_IN
                 sum1 += two ? row1[k] : 0;
             }
         }
+        /* out1 is begun even when unused: it only computes a pointer */
+        mcugen_packed_writer_begin(&out0, output, b * units, MCUGEN_OUT_BITS);
+        mcugen_packed_writer_begin(&out1, output, (b + 1) * units, MCUGEN_OUT_BITS);
         for (u = 0; u < units; u++) {
             int32_t acc0 = mcugen_bias(bias, u) + p.filter_offset * sum0;
             int32_t acc1 = mcugen_bias(bias, u) + p.filter_offset * sum1;
             mcugen_mixed_dot(row0, row1, two, filter, u * depth, depth, MCUGEN_W_BITS, &acc0, &acc1);
-            for (i = 0; i <= two; i++) {
-                mcugen_mixed_store(output, (b + i) * units + u, i ? acc1 : acc0, u, quant,
-                                   p.output_offset, p.act_min, p.act_max, MCUGEN_OUT_BITS);
-            }
+            mcugen_mixed_requant_of(&rq, quant, u, p.output_offset, p.act_min, p.act_max);
+            mcugen_packed_writer_put2(&out0, &out1, two, acc0, acc1, &rq, MCUGEN_OUT_BITS);
         }
+        mcugen_packed_writer_end2(&out0, &out1, two, MCUGEN_OUT_BITS);
     }
 }
 

@@ -14,10 +14,11 @@ FULLY_CONNECTED, and every activation group that only ops with sub-byte kernels 
 (`subbyte_groups`; the model's input and output keep their types).
 
 Memory is measured, not guessed: each candidate assignment is quantized for real and run
-through `select_kernels`, `stream_residual` and `plan_memory`, so RW is the actual arena of the
-actual plan (scratch included) and RO counts packed weights, per-channel requantization parameters
-and the pipeline's code estimate (one kernel per variant). Both keep a margin (RO_MARGIN, RW_MARGIN):
-the firmware ELF, which the pipeline checks last, holds startup code and tables on top.
+through `select_kernels`, `order_ops`, `stream_residual` and `plan_memory`, so RW is the actual
+arena of the actual plan (scratch included) and RO counts packed weights, per-channel
+requantization parameters and the pipeline's code estimate (one kernel per variant). Both keep a
+margin (RO_MARGIN, RW_MARGIN): the firmware ELF, which the pipeline checks last, holds startup
+code and tables on top.
 
 - rusci (Rusci, Capotondi, Benini 2019): RO — cut the weights of the layers dominating flash
   first (every layer within RUSCI_DELTA of the largest, one step 8 -> 4 -> 2) until they fit;
@@ -40,6 +41,7 @@ from mcugen.codegen.layers import subbyte_capable
 from mcugen.errors import UserError
 from mcugen.inputs import load_calibration
 from mcugen.ir import INT8, Graph
+from mcugen.passes.order_ops import choose_order, order_ops
 from mcugen.passes.plan_memory import plan_memory
 from mcugen.passes.select_kernels import select_kernels
 from mcugen.passes.stream_residual import stream_residual
@@ -139,11 +141,15 @@ def footprint(graph: Graph, cache: dict | None = None) -> Footprint:
     from mcugen.report import layer_rows
 
     selected = select_kernels(graph) if cache is None else _select_kernels_per_op(graph, cache)
-    plan = plan_memory(stream_residual(selected)).attrs["memory_plan"]
+    choice = choose_order(selected)  # order_ops' choice, and the plan it made of it
+    plan = (choice.planned or plan_memory(stream_residual(selected))).attrs["memory_plan"]
+    peaks = list(plan.peak_by_op)
+    for position, index in enumerate(choice.order):
+        peaks[index] = plan.peak_by_op[position]  # the search indexes ops in file order
     kernels = {op.attrs.get("kernel") for op in selected.ops} - {None}
     ro = (sum(row["ro_bytes"] for row in layer_rows(selected))
           + KERNEL_CODE_BYTES * len(kernels) + NETWORK_CODE_BYTES_PER_LAYER * len(selected.ops))
-    return Footprint(ro=ro, arena=plan.arena_bytes, peaks=tuple(plan.peak_by_op))
+    return Footprint(ro=ro, arena=plan.arena_bytes, peaks=tuple(peaks))
 
 
 def _select_kernels_per_op(graph: Graph, cache: dict) -> Graph:
@@ -273,7 +279,8 @@ class Search:
 
         budget, floor = self.graph.attrs["options"]["budget"], self.footprint(floor_state)
         rw_min = floor.arena + budget["rw_bytes"] - self.t.arena
-        planned = plan_memory(stream_residual(select_kernels(self.quantizer.build(self.widths(floor_state)))))
+        selected = select_kernels(self.quantizer.build(self.widths(floor_state)))
+        planned = plan_memory(stream_residual(order_ops(selected)))
         largest = []
         if floor.ro_needed > self.t.ro:
             rows = sorted(layer_rows(planned), key=lambda r: (-r["ro_bytes"], r["index"]))[:3]
