@@ -121,15 +121,19 @@ def _conv_requant():
 
 
 def _conv_channels():
-    """Conv layers through conv2d.c's assembly loop over channels (depths of three, four, five
-    and nine LDRD pairs of groups; pixel counts that leave 3, 2 and 1 lanes in the last block; an
+    """Conv layers through conv2d.c's assembly loop over channels (depths of three to eight LDRD
+    pairs of groups: every jump into the tail alone; of nine, ten and nineteen: the unrolled loop
+    once and twice, then the tail; pixel counts that leave 3, 2 and 1 lanes in the last block; an
     odd channel count; 1x1 and padded, strided 3x3 windows; right shifts from 2 to 28) and past
     it (a depth of two pairs, a RELU clamp above -128). Each layer has its own input."""
     rng = np.random.default_rng(9)
     b = ModelBuilder(rng)
     cases = [((1, 5, 3, 24), 5, (1, 1), "VALID", "NONE"), ((1, 2, 3, 32), 7, (1, 1), "VALID", "NONE"),
              ((1, 1, 1, 40), 3, (1, 1), "VALID", "NONE"), ((1, 6, 5, 8), 6, (3, 3), "SAME", "NONE"),
-             ((1, 3, 4, 16), 4, (1, 1), "VALID", "NONE"), ((1, 3, 4, 24), 4, (1, 1), "VALID", "RELU")]
+             ((1, 3, 4, 16), 4, (1, 1), "VALID", "NONE"), ((1, 3, 4, 24), 4, (1, 1), "VALID", "RELU"),
+             ((1, 2, 2, 48), 3, (1, 1), "VALID", "NONE"), ((1, 3, 1, 56), 2, (1, 1), "VALID", "NONE"),
+             ((1, 2, 3, 64), 5, (1, 1), "VALID", "NONE"), ((1, 1, 2, 80), 4, (1, 1), "VALID", "NONE"),
+             ((1, 2, 2, 152), 3, (1, 1), "VALID", "NONE")]
     outputs = [b.conv2d(b.input(shape), out, kernel=kernel, stride=(2, 1) if kernel == (3, 3) else (1, 1),
                         padding=padding, activation=activation)
                for shape, out, kernel, padding, activation in cases]

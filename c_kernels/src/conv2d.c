@@ -134,85 +134,105 @@ static inline mcugen_acc4 dot_columns(mcugen_acc4 a, const int16_t *cols, const 
 }
 
 #if defined(MCUGEN_DSP)
-/* What channels_fast's assembly reads and updates (at offsetof; LDRD pairs side by side). */
+/* Pairs of groups per iteration of channels_fast's loop (as its assembly spells them out); up to
+ * PAIRS_UNROLL - 1 more run after it. */
+#define PAIRS_UNROLL 8
+
+/*
+ * What channels_fast's assembly reads. It holds a pointer to out0, takes the four words below it
+ * with one LDMDB and out0..cols with one LDM (into r4, r5, r7, r8, r9, r10, r12: hence entry
+ * between out1 and out2). Per-channel arrays and outputs are addressed past their last channel,
+ * indexed by o = channel - out_ch (counting up to 0, so its increment is the loop test).
+ */
 typedef struct {
-    const int32_t *bias;       /* the next channel's */
-    const int32_t *multiplier; /* the next channel's multiplier and shift: one LDRD */
+    const int32_t *multiplier;
     const int32_t *shift;
-    uint32_t top;              /* 2^31, shifted right to 2^(32 - e) */
+    uint32_t top; /* 2^31, shifted right to 2^(32 - e) */
     int32_t output_offset;
-    int8_t *out;               /* the next channel's output in pixel 0 */
-    int32_t d1;                /* pixel j's output minus pixel 0's (0 for a repeated lane) */
-    int32_t d2;
-    int32_t d3;
-    int8_t *out_end;           /* pixel 0's output past the last channel */
+    int8_t *out0; /* pixel j's outputs, past the last channel */
+    int8_t *out1;
+    int32_t entry; /* the first jump of the dot product: remaining pairs, or PAIRS_UNROLL to loop */
+    int8_t *out2;
+    int8_t *out3;
+    const int32_t *bias;
     const int16_t *cols;
-    int32_t n;                 /* pairs of groups - 3 */
+    int32_t o;          /* -out_ch */
+    int32_t iterations; /* of the unrolled loop, then */
+    int32_t rest;       /* the pairs after it */
 } conv_job;
+
+/* A TBH table from label 9 (which must follow the TBH) to labels 30..37: the entry for r
+ * remaining pairs runs the last r pairs of the tail. */
+#define REST_TABLE_ASM                                                                             \
+    "9:\n\t"                                                                                       \
+    ".hword (30f-9b)/2, (31f-9b)/2, (32f-9b)/2, (33f-9b)/2\n\t"                                    \
+    ".hword (34f-9b)/2, (35f-9b)/2, (36f-9b)/2, (37f-9b)/2\n\t"
 
 /*
  * Every output channel of the block (at least one) in one assembly loop, for the layers
  * fast_channels accepts: bias, dot product, mcugen_requant_fast_s8 and four byte stores per
- * channel. The dot product takes every register, and C around it would spill and reload its state
- * for each channel (as fully_connected.c's units_fast). The job pointer comes in n and stays on
- * the stack; wp walks the filter from row to row. The first pair of groups starts the four lanes
- * from the bias (in a3); the rest run two pairs per iteration, then an odd one.
+ * channel. The dot product takes every register, so the loop state lives in the job and on the
+ * stack (the pointer into the job, o, iterations, rest) and comes back with LDRD / LDM, every
+ * register pinned for their lists. The first pair of groups starts the four lanes from the bias
+ * (in a3); TBH then jumps into the tail of PAIRS_UNROLL - 1 pairs, or to the loop and into the
+ * tail after it.
  */
 static void channels_fast(conv_job *job, const int8_t *filter)
 {
-    mcugen_acc4 acc;
-    const int8_t *w = filter;
-    const int16_t *cols;
+    register int32_t a0 __asm__("r0"), a1 __asm__("r1"), a2 __asm__("r2"), a3 __asm__("r3");
+    register uint32_t w __asm__("r4"), w1 __asm__("r5"), even __asm__("r6"); /* even: also o */
+    register conv_job *n __asm__("r7") = job;
     register uint32_t c0 __asm__("r8"), c1 __asm__("r9"), c2 __asm__("r10"), c3 __asm__("r11");
-    uint32_t word, w1, even;
-    __asm__ volatile("str %[n], [sp, #-8]!\n\t"
-                     "7:\n\t" /* n: the job */
-                     "ldr %[w1], [%[n], %[o_bias]]\n\t"
-                     "ldr %[a3], [%[w1]], #4\n\t"
-                     "str %[w1], [%[n], %[o_bias]]\n\t"
-                     "ldrd %[cp], %[n], [%[n], %[o_cols]]\n\t"
+    register const int16_t *cp __asm__("r12");
+    register const int8_t *wp __asm__("lr") = filter;
+    __asm__ volatile("ldr r6, [r7, %[o_o]]\n\t"
+                     "ldrd r4, r5, [r7, %[o_iter]]\n\t"
+                     "add r7, r7, %[o_out]\n\t"
+                     "strd r4, r5, [sp, #-8]!\n\t"
+                     "strd r7, r6, [sp, #-8]!\n\t"
+                     "ldm r7, {r4, r5, r7, r8, r9, r10, r12}\n\t"
+                     "7:\n\t"
+                     "ldr %[a3], [r10, r6, lsl #2]\n\t"
                      "ldrd %[w], %[w1], [%[wp]], #8\n\t"
                      "sxtb16 %[even], %[w]\n\t"
                      "sxtb16 %[w], %[w], ror #8\n\t"
                      COLUMNS_ASM("a3", "a3", "a3", "a3", "even", "w") GROUP_ASM("w1")
-                     "1:\n\t" PAIR_ASM PAIR_ASM
-                     "subs %[n], %[n], #2\n\t"
-                     "bge 1b\n\t"
-                     "adds %[n], %[n], #1\n\t" /* -1: one pair left, -2: none */
-                     "bne 2f\n\t" PAIR_ASM
-                     "2:\n\t"
-                     "ldr %[n], [sp]\n\t"
-                     "ldrd %[w], %[w1], [%[n], %[o_mult]]\n\t"
-                     "ldr %[c1], [%[w]], #4\n\t"
-                     "ldr %[c2], [%[w1]], #4\n\t"
-                     "strd %[w], %[w1], [%[n], %[o_mult]]\n\t"
-                     "lsl %[c1], %[c1], #1\n\t"  /* m2 */
-                     "ldrd %[c0], %[c3], [%[n], %[o_top]]\n\t"
-                     "mvn %[c2], %[c2]\n\t"      /* e - 1 */
-                     "lsr %[c2], %[c0], %[c2]\n\t" /* scale */
+                     "tbh [pc, r7, lsl #1]\n\t" REST_TABLE_ASM
+                     ".hword (8f-9b)/2\n\t"
+                     "8:\n\t"
+                     "ldr r7, [sp, #8]\n\t"
+                     "1:\n\t" PAIR_ASM PAIR_ASM PAIR_ASM PAIR_ASM
+                     PAIR_ASM PAIR_ASM PAIR_ASM PAIR_ASM
+                     "subs r7, r7, #1\n\t"
+                     "bne.w 1b\n\t"
+                     "ldr r7, [sp, #12]\n\t"
+                     "tbh [pc, r7, lsl #1]\n\t" REST_TABLE_ASM
+                     "37:\n\t" PAIR_ASM "36:\n\t" PAIR_ASM "35:\n\t" PAIR_ASM "34:\n\t" PAIR_ASM
+                     "33:\n\t" PAIR_ASM "32:\n\t" PAIR_ASM "31:\n\t" PAIR_ASM "30:\n\t"
+                     "ldrd r7, r6, [sp]\n\t"
+                     "ldmdb r7, {r4, r5, r8, r11}\n\t"
+                     "ldr r9, [r4, r6, lsl #2]\n\t"
+                     "ldr r10, [r5, r6, lsl #2]\n\t"
+                     "lsl r9, r9, #1\n\t"   /* m2 */
+                     "mvn r10, r10\n\t"     /* e - 1 */
+                     "lsr r10, r8, r10\n\t" /* scale */
                      MCUGEN_REQUANT_FAST4_ASM("c0", "c1", "c2", "c3")
-                     "ldrd %[w], %[w1], [%[n], %[o_out]]\n\t"
-                     "strb %[a0], [%[w]]\n\t"
-                     "strb %[a1], [%[w], %[w1]]\n\t"
-                     "ldrd %[w1], %[even], [%[n], %[o_d2]]\n\t"
-                     "strb %[a2], [%[w], %[w1]]\n\t"
-                     "strb %[a3], [%[w], %[even]]\n\t"
-                     "add %[w], %[w], #1\n\t"
-                     "str %[w], [%[n], %[o_out]]\n\t"
-                     "ldr %[w1], [%[n], %[o_end]]\n\t"
-                     "cmp %[w], %[w1]\n\t"
-                     "bne 7b\n\t"
-                     "add sp, sp, #8\n\t"
-                     : [a0] "=&r"(acc.l0), [a1] "=&r"(acc.l1), [a2] "=&r"(acc.l2),
-                       [a3] "=&r"(acc.l3), [w] "=&r"(word), [w1] "=&r"(w1), [even] "=&r"(even),
-                       [wp] "+&r"(w), [cp] "=&r"(cols), [n] "+&r"(job), [c0] "=&r"(c0),
-                       [c1] "=&r"(c1), [c2] "=&r"(c2), [c3] "=&r"(c3)
-                     : [o_bias] "i"(offsetof(conv_job, bias)),
-                       [o_mult] "i"(offsetof(conv_job, multiplier)),
-                       [o_top] "i"(offsetof(conv_job, top)), [o_out] "i"(offsetof(conv_job, out)),
-                       [o_d2] "i"(offsetof(conv_job, d2)),
-                       [o_end] "i"(offsetof(conv_job, out_end)),
-                       [o_cols] "i"(offsetof(conv_job, cols))
+                     "ldm r7, {r4, r5, r7, r8, r9, r10, r12}\n\t"
+                     "strb %[a0], [r4, r6]\n\t"
+                     "strb %[a1], [r5, r6]\n\t"
+                     "strb %[a2], [r8, r6]\n\t"
+                     "strb %[a3], [r9, r6]\n\t"
+                     "adds r6, r6, #1\n\t"
+                     "str r6, [sp, #4]\n\t"
+                     "bne.w 7b\n\t"
+                     "add sp, sp, #16\n\t"
+                     : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),
+                       [w] "=&r"(w), [w1] "=&r"(w1), [even] "=&r"(even), [wp] "+&r"(wp),
+                       [cp] "=&r"(cp), [n] "+&r"(n), [c0] "=&r"(c0), [c1] "=&r"(c1),
+                       [c2] "=&r"(c2), [c3] "=&r"(c3)
+                     : [o_o] "i"(offsetof(conv_job, o)),
+                       [o_iter] "i"(offsetof(conv_job, iterations)),
+                       [o_out] "i"(offsetof(conv_job, out0))
                      : "cc", "memory");
 }
 #endif
@@ -316,19 +336,22 @@ static void conv_block(const int16_t *cols, const conv_layer *l, const block_out
     int32_t o;
 #if defined(MCUGEN_DSP)
     if (l->fast) {
+        const int32_t rest = l->depth / 8 - 1; /* pairs after the first */
         conv_job job;
-        job.bias = l->bias;
-        job.multiplier = l->quant->multiplier;
-        job.shift = l->quant->shift;
+        job.multiplier = l->quant->multiplier + l->out_ch;
+        job.shift = l->quant->shift + l->out_ch;
         job.top = UINT32_C(1) << 31;
         job.output_offset = dst->output_offset;
-        job.out = dst->out[0];
-        job.d1 = (int32_t)(dst->out[1] - dst->out[0]);
-        job.d2 = (int32_t)(dst->out[2] - dst->out[0]);
-        job.d3 = (int32_t)(dst->out[3] - dst->out[0]);
-        job.out_end = dst->out[0] + l->out_ch;
+        job.out0 = dst->out[0] + l->out_ch;
+        job.out1 = dst->out[1] + l->out_ch;
+        job.out2 = dst->out[2] + l->out_ch;
+        job.out3 = dst->out[3] + l->out_ch;
+        job.bias = l->bias + l->out_ch;
         job.cols = cols;
-        job.n = l->depth / 8 - 3;
+        job.o = -l->out_ch;
+        job.iterations = rest / PAIRS_UNROLL;
+        job.rest = rest % PAIRS_UNROLL;
+        job.entry = job.iterations ? PAIRS_UNROLL : job.rest;
         channels_fast(&job, l->filter);
         return;
     }

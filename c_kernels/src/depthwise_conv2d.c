@@ -10,18 +10,18 @@
 /*
  * Four lanes of one output pixel: lane i accumulates (x[i * x_lane] + input_offset) *
  * w[i * w_lane] over rows x cols window taps, which are x_row / x_col apart in the input and
- * w_row / w_col apart in the filter. The only hot loop of the kernel; a SIMD variant replaces it.
+ * w_row / w_col apart in the filter (both walked by pointer; none if rows or cols <= 0). The only
+ * hot loop of the kernel; a SIMD variant replaces it.
  */
 static inline mcugen_acc4 window_lanes(mcugen_acc4 acc, const int8_t *x, int32_t x_lane,
                                        int32_t x_row, int32_t x_col, const int8_t *w,
                                        int32_t w_lane, int32_t w_row, int32_t w_col, int32_t rows,
                                        int32_t cols, int32_t input_offset)
 {
-    int32_t r, k;
-    for (r = 0; r < rows; r++) {
-        for (k = 0; k < cols; k++) {
-            const int8_t *xp = x + (r * x_row + k * x_col);
-            const int8_t *wp = w + (r * w_row + k * w_col);
+    const int8_t *const x_end = x + rows * x_row;
+    for (; x < x_end; x += x_row, w += w_row) {
+        const int8_t *xp = x, *wp = w, *const xp_end = x + cols * x_col;
+        for (; xp < xp_end; xp += x_col, wp += w_col) {
             acc.l0 += (mcugen_get_s8(xp, 0) + input_offset) * mcugen_get_s8(wp, 0);
             acc.l1 += (mcugen_get_s8(xp, x_lane) + input_offset) * mcugen_get_s8(wp, w_lane);
             acc.l2 += (mcugen_get_s8(xp, 2 * x_lane) + input_offset) *
@@ -65,6 +65,29 @@ static inline mcugen_acc4 window_adjacent(mcugen_acc4 acc, const int8_t *x, int3
 #endif
 }
 
+/*
+ * acc.li + offset * sum of the taps w[t * tap + i], t < taps: the accumulators of a window of every
+ * tap before its products, since sum (x + offset) w = sum x w + offset * sum w (in unsigned
+ * arithmetic: equal modulo 2^32, with no signed overflow).
+ */
+static mcugen_acc4 offset_bias(mcugen_acc4 acc, const int8_t *w, int32_t taps, int32_t tap,
+                               int32_t offset)
+{
+    mcugen_acc4 sums = {0, 0, 0, 0};
+    int32_t t;
+    for (t = 0; t < taps; t++, w += tap) {
+        sums.l0 += mcugen_get_s8(w, 0);
+        sums.l1 += mcugen_get_s8(w, 1);
+        sums.l2 += mcugen_get_s8(w, 2);
+        sums.l3 += mcugen_get_s8(w, 3);
+    }
+    acc.l0 = (int32_t)((uint32_t)acc.l0 + (uint32_t)offset * (uint32_t)sums.l0);
+    acc.l1 = (int32_t)((uint32_t)acc.l1 + (uint32_t)offset * (uint32_t)sums.l1);
+    acc.l2 = (int32_t)((uint32_t)acc.l2 + (uint32_t)offset * (uint32_t)sums.l2);
+    acc.l3 = (int32_t)((uint32_t)acc.l3 + (uint32_t)offset * (uint32_t)sums.l3);
+    return acc;
+}
+
 /* A lane group's requantization: its four channels' constants and the output clamp. */
 typedef struct {
     mcugen_requant r[4];
@@ -74,17 +97,15 @@ typedef struct {
 } lane_requant;
 
 /* Requantizes four lanes and stores them as out[i * lane]. Out of line, so that the pixel loop
- * keeps its registers (see conv2d.c's store_block). */
+ * keeps its registers (see conv2d.c's store_block). The clamp is read once: stores may alias q. */
 static MCUGEN_NOINLINE void store_lanes(mcugen_acc4 acc, int8_t *out, int32_t lane,
                                         const lane_requant *q)
 {
-    out[0] = (int8_t)mcugen_requant_apply(acc.l0, &q->r[0], q->output_offset, q->act_min, q->act_max);
-    out[lane] =
-        (int8_t)mcugen_requant_apply(acc.l1, &q->r[1], q->output_offset, q->act_min, q->act_max);
-    out[2 * lane] =
-        (int8_t)mcugen_requant_apply(acc.l2, &q->r[2], q->output_offset, q->act_min, q->act_max);
-    out[3 * lane] =
-        (int8_t)mcugen_requant_apply(acc.l3, &q->r[3], q->output_offset, q->act_min, q->act_max);
+    const int32_t offset = q->output_offset, lo = q->act_min, hi = q->act_max;
+    out[0] = (int8_t)mcugen_requant_apply(acc.l0, &q->r[0], offset, lo, hi);
+    out[lane] = (int8_t)mcugen_requant_apply(acc.l1, &q->r[1], offset, lo, hi);
+    out[2 * lane] = (int8_t)mcugen_requant_apply(acc.l2, &q->r[2], offset, lo, hi);
+    out[3 * lane] = (int8_t)mcugen_requant_apply(acc.l3, &q->r[3], offset, lo, hi);
 }
 
 void mcugen_depthwise_conv2d_s8(const mcugen_conv_params *params,
@@ -331,6 +352,7 @@ void mcugen_depthwise_conv2d_c4_s8(const mcugen_conv_params *params,
 #endif
     for (c = 0; c < ch; c += 4) {
         const mcugen_acc4 bias4 = mcugen_bias4(bias, c, 1, 0);
+        const mcugen_acc4 bias_full = offset_bias(bias4, filter + c, f_h * f_w, ch, offset);
         lane_requant q;
         for (i = 0; i < 4; i++) {
             q.r[i] = mcugen_requant_channel(quant, c + i);
@@ -347,10 +369,16 @@ void mcugen_depthwise_conv2d_c4_s8(const mcugen_conv_params *params,
                 for (x = 0; x < out_w; x++, out += ch) {
                     const int32_t x0 = x * stride_w - pad_w;
                     const int32_t kx0 = mcugen_max(0, -x0), kx1 = mcugen_min(f_w, in_w - x0);
-                    const mcugen_acc4 acc = window_adjacent(
-                        bias4, in_b + ((y0 + ky0) * in_w + x0 + kx0) * ch, in_w * ch, ch,
-                        filter + c + (ky0 * f_w + kx0) * ch, f_w * ch, ch, ky1 - ky0, kx1 - kx0,
-                        offset);
+                    const int8_t *xw = in_b + ((y0 + ky0) * in_w + x0 + kx0) * ch;
+                    const int8_t *ww = filter + c + (ky0 * f_w + kx0) * ch;
+                    const int32_t rows = ky1 - ky0, cols = kx1 - kx0;
+                    /* a full window has its offset term in bias_full: no add per tap */
+                    const mcugen_acc4 acc =
+                        rows == f_h && cols == f_w
+                            ? window_adjacent(bias_full, xw, in_w * ch, ch, ww, f_w * ch, ch,
+                                              rows, cols, 0)
+                            : window_adjacent(bias4, xw, in_w * ch, ch, ww, f_w * ch, ch, rows,
+                                              cols, offset);
                     store_lanes(acc, out, 1, &q);
                 }
             }
