@@ -185,11 +185,16 @@ static inline int mcugen_requant_fast_of(const mcugen_quant_params *quant, int32
 }
 
 /* The sequence as assembly text on named operands, for assembly blocks that requantize: out =
- * the int8 of accumulator in (out may be in), t scratch, m2 / scale / off the constants. */
-#define MCUGEN_REQUANT_FAST_ASM(out, in, t, m2, scale, off)                                        \
+ * MBQM(accumulator in) + off, not saturated (out may be in), t scratch, m2 / scale / off the
+ * constants. */
+#define MCUGEN_REQUANT_FAST_WIDE_ASM(out, in, t, m2, scale, off)                                   \
     "add %[" t "], %[" in "], %[" in "], asr #31\n\t"                                              \
     "smmlar %[" out "], %[" in "], %[" m2 "], %[" t "]\n\t"                                        \
-    "smmlar %[" out "], %[" out "], %[" scale "], %[" off "]\n\t"                                  \
+    "smmlar %[" out "], %[" out "], %[" scale "], %[" off "]\n\t"
+
+/* The same, saturated to int8. */
+#define MCUGEN_REQUANT_FAST_ASM(out, in, t, m2, scale, off)                                        \
+    MCUGEN_REQUANT_FAST_WIDE_ASM(out, in, t, m2, scale, off)                                       \
     "ssat %[" out "], #8, %[" out "]\n\t"
 
 /* The four accumulators a0..a3 of an assembly block, requantized in place with one channel's
@@ -382,15 +387,27 @@ static inline mcugen_acc4 mcugen_window_sum4_lanes(const int8_t *x, int32_t x_la
 {
     mcugen_acc4 acc = {0, 0, 0, 0};
     int32_t r, k;
-    for (r = 0; r < rows; r++) {
-        for (k = 0; k < cols; k++) {
-            const int8_t *xp = x + (r * x_row + k * x_col);
+    for (r = 0; r < rows; r++, x += x_row) {
+        const int8_t *xp = x;
+        for (k = 0; k < cols; k++, xp += x_col) {
             acc.l0 += mcugen_get_s8(xp, 0);
             acc.l1 += mcugen_get_s8(xp, x_lane);
             acc.l2 += mcugen_get_s8(xp, 2 * x_lane);
             acc.l3 += mcugen_get_s8(xp, 3 * x_lane);
         }
     }
+    return acc;
+}
+
+/* acc.li + k * s.li, in unsigned arithmetic (equal modulo 2^32, as the reference's accumulator
+ * wraps): an input offset k's share of four outputs, sum (x + k) w = sum x w + k * sum w, with
+ * the weight sums s from mcugen_window_sum4_lanes. */
+static inline mcugen_acc4 mcugen_add_scaled4(mcugen_acc4 acc, mcugen_acc4 s, int32_t k)
+{
+    acc.l0 = (int32_t)((uint32_t)acc.l0 + (uint32_t)k * (uint32_t)s.l0);
+    acc.l1 = (int32_t)((uint32_t)acc.l1 + (uint32_t)k * (uint32_t)s.l1);
+    acc.l2 = (int32_t)((uint32_t)acc.l2 + (uint32_t)k * (uint32_t)s.l2);
+    acc.l3 = (int32_t)((uint32_t)acc.l3 + (uint32_t)k * (uint32_t)s.l3);
     return acc;
 }
 

@@ -193,9 +193,7 @@ MCUGEN_ALWAYS_INLINE int32_t mcugen_mixed_requantize(int32_t acc, const mcugen_m
     if (r->is_fast) {
         /* mcugen_requant_fast_s8 without its SSAT #8: act_min..act_max may be 0..255 (u8). */
         int32_t q, t;
-        __asm__("add %[t], %[x], %[x], asr #31\n\t"
-                "smmlar %[q], %[x], %[m2], %[t]\n\t"
-                "smmlar %[q], %[q], %[s], %[off]\n\t"
+        __asm__(MCUGEN_REQUANT_FAST_WIDE_ASM("q", "x", "t", "m2", "s", "off")
                 : [q] "=&r"(q), [t] "=&r"(t)
                 : [x] "r"(acc), [m2] "r"(r->fast.m2), [s] "r"(r->fast.scale),
                   [off] "r"(r->output_offset));

@@ -65,29 +65,6 @@ static inline mcugen_acc4 window_adjacent(mcugen_acc4 acc, const int8_t *x, int3
 #endif
 }
 
-/*
- * acc.li + offset * sum of the taps w[t * tap + i], t < taps: the accumulators of a window of every
- * tap before its products, since sum (x + offset) w = sum x w + offset * sum w (in unsigned
- * arithmetic: equal modulo 2^32, with no signed overflow).
- */
-static mcugen_acc4 offset_bias(mcugen_acc4 acc, const int8_t *w, int32_t taps, int32_t tap,
-                               int32_t offset)
-{
-    mcugen_acc4 sums = {0, 0, 0, 0};
-    int32_t t;
-    for (t = 0; t < taps; t++, w += tap) {
-        sums.l0 += mcugen_get_s8(w, 0);
-        sums.l1 += mcugen_get_s8(w, 1);
-        sums.l2 += mcugen_get_s8(w, 2);
-        sums.l3 += mcugen_get_s8(w, 3);
-    }
-    acc.l0 = (int32_t)((uint32_t)acc.l0 + (uint32_t)offset * (uint32_t)sums.l0);
-    acc.l1 = (int32_t)((uint32_t)acc.l1 + (uint32_t)offset * (uint32_t)sums.l1);
-    acc.l2 = (int32_t)((uint32_t)acc.l2 + (uint32_t)offset * (uint32_t)sums.l2);
-    acc.l3 = (int32_t)((uint32_t)acc.l3 + (uint32_t)offset * (uint32_t)sums.l3);
-    return acc;
-}
-
 /* A lane group's requantization: its four channels' constants and the output clamp. */
 typedef struct {
     mcugen_requant r[4];
@@ -252,30 +229,24 @@ static void depthwise3x3_c4(const mcugen_conv_params *params, const mcugen_quant
     const int32_t stride_h = params->stride_h, stride_w = params->stride_w;
     const int32_t pad_h = params->pad_h, pad_w = params->pad_w, offset = params->input_offset;
     const uint32_t zp4 = ((uint32_t)(-offset) & 0xFFu) * 0x01010101u;
-    const int32_t lo = mcugen_clamp(params->act_min, -128, 127);
-    const int32_t hi = mcugen_clamp(params->act_max, -128, 127);
     /* the strip: three input rows of the output row's windows, one word (4 channels) a column */
     const int32_t width = (out_w - 1) * stride_w + 3;
     const int32_t left = mcugen_min(pad_w, width), right = mcugen_min(pad_w + in_w, width);
     uint32_t strip[6 * width], *row_strip; /* width <= DW3X3_STRIP (the caller checks) */
     int32_t b, y, x, c, i, k;
     dw3x3_ctx ctx;
-    ctx.min4 = ((uint32_t)lo & 0xFFu) * 0x01010101u;
-    ctx.max4 = ((uint32_t)hi & 0xFFu) * 0x01010101u;
+    ctx.min4 = mcugen_splat4(params->act_min);
+    ctx.max4 = mcugen_splat4(params->act_max);
     ctx.output_offset = params->output_offset;
     ctx.x_row = width * 4;
     for (c = 0; c < ch; c += 4) {
-        mcugen_acc4 bias4 = mcugen_bias4(bias, c, 1, 0);
         for (k = 0; k < 9; k++) {
             const uint32_t w = mcugen_read_u32(filter + c + k * ch);
             ctx.wv[2 * k] = __sxtb16(w);
             ctx.wv[2 * k + 1] = mcugen_sxtb16_odd(w);
-            bias4.l0 = (int32_t)((uint32_t)bias4.l0 + (uint32_t)(offset * (int8_t)w));
-            bias4.l1 = (int32_t)((uint32_t)bias4.l1 + (uint32_t)(offset * (int8_t)(w >> 8)));
-            bias4.l2 = (int32_t)((uint32_t)bias4.l2 + (uint32_t)(offset * (int8_t)(w >> 16)));
-            bias4.l3 = (int32_t)((uint32_t)bias4.l3 + (uint32_t)(offset * (int8_t)(w >> 24)));
         }
-        ctx.bias = bias4;
+        ctx.bias = mcugen_add_scaled4(mcugen_bias4(bias, c, 1, 0),
+                                      mcugen_window_sum4_lanes(filter + c, 1, 0, ch, 1, 9), offset);
         for (i = 0; i < 4; i++) {
             const mcugen_requant r = mcugen_requant_channel(quant, c + i);
             ctx.lane[i][0] = (int32_t)r.round_lo;
@@ -352,7 +323,8 @@ void mcugen_depthwise_conv2d_c4_s8(const mcugen_conv_params *params,
 #endif
     for (c = 0; c < ch; c += 4) {
         const mcugen_acc4 bias4 = mcugen_bias4(bias, c, 1, 0);
-        const mcugen_acc4 bias_full = offset_bias(bias4, filter + c, f_h * f_w, ch, offset);
+        const mcugen_acc4 bias_full = mcugen_add_scaled4(
+            bias4, mcugen_window_sum4_lanes(filter + c, 1, 0, ch, 1, f_h * f_w), offset);
         lane_requant q;
         for (i = 0; i < 4; i++) {
             q.r[i] = mcugen_requant_channel(quant, c + i);

@@ -123,25 +123,6 @@ static inline mcugen_acc4 dot4(mcugen_acc4 acc, const int8_t *x, const int8_t *w
     return acc;
 }
 
-/* acc.li += offset * sum_k w[k + i * w_lane]: the input offset's share of four units. */
-static mcugen_acc4 add_row_sums(mcugen_acc4 acc, const int8_t *w, int32_t w_lane, int32_t depth,
-                                int32_t offset)
-{
-    mcugen_acc4 sums = {0, 0, 0, 0};
-    int32_t k;
-    for (k = 0; k < depth; k++) {
-        sums.l0 += mcugen_get_s8(w, k);
-        sums.l1 += mcugen_get_s8(w + w_lane, k);
-        sums.l2 += mcugen_get_s8(w + 2 * w_lane, k);
-        sums.l3 += mcugen_get_s8(w + 3 * w_lane, k);
-    }
-    acc.l0 += offset * sums.l0;
-    acc.l1 += offset * sums.l1;
-    acc.l2 += offset * sums.l2;
-    acc.l3 += offset * sums.l3;
-    return acc;
-}
-
 /* One input row's constants for the C loop over units. */
 typedef struct {
     const int8_t *x; /* the input row */
@@ -166,8 +147,9 @@ static inline mcugen_acc4 unit_init(const fc_ctx *c, int32_t u, int32_t step)
 {
     mcugen_acc4 acc = mcugen_bias4(c->bias, u, step, c->extra);
     if (c->input_offset != 0) {
-        acc = add_row_sums(acc, c->filter + u * c->depth, step * c->depth, c->depth,
-                           c->input_offset);
+        const mcugen_acc4 sums = mcugen_window_sum4_lanes(c->filter + u * c->depth, step * c->depth,
+                                                          0, 1, 1, c->depth);
+        acc = mcugen_add_scaled4(acc, sums, c->input_offset);
     }
     return acc;
 }
