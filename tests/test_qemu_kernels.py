@@ -13,7 +13,7 @@ from mcugen.frontend import load_tflite
 from mcugen.inputs import random_inputs
 from mcugen.pipeline import compile_graph, pack_inputs, unpack_outputs
 from mcugen.reference.executor import run as run_reference
-from mcugen.testing import ModelBuilder, random_model
+from mcugen.testing import ModelBuilder, large_random_model, random_model
 from mcugen.toolchain.firmware import build_firmware, toolchain_available, write_firmware
 from mcugen.toolchain.qemu import run_firmware
 
@@ -41,6 +41,8 @@ def _dsp_shapes(seed: int) -> bytes:
 def _models():
     yield from ((f"dsp-{seed}", lambda seed=seed: _dsp_shapes(seed)) for seed in range(14))
     yield from ((f"random-{seed}", lambda seed=seed: random_model(seed)) for seed in range(100, 114))
+    # 1 to 4 M MACs, as README's large random model benchmark
+    yield from ((f"large-{seed}", lambda seed=seed: large_random_model(seed)) for seed in (4, 6, 9))
 
 
 def _check_firmware(graph, key: str, tmp_path) -> None:

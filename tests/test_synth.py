@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tflite
 
-from mcugen.testing import ModelBuilder, default_model, hybrid_model, random_model
-from mcugen.testing.synth import MAX_ACTIVATION_BYTES, MAX_MACS
+from mcugen.testing import ModelBuilder, default_model, hybrid_model, large_random_model, random_model
+from mcugen.testing.synth import LARGE_MACS, MAX_ACTIVATION_BYTES, MAX_MACS
 
 runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
 litert = pytest.importorskip("ai_edge_litert.interpreter")
@@ -160,6 +160,19 @@ def test_random_models_cover_every_block_kind(models):
 def test_random_model_is_a_pure_function_of_the_seed(models):
     assert random_model(7) == random_model(7) == models[7]
     assert random_model(7) != random_model(8)
+
+
+def test_large_random_models_have_the_size_they_promise():
+    """1 to 4 M MACs (counted from the file, independently of the generator), run in TFLM
+    without saturating, a pure function of the seed."""
+    for seed in range(6):
+        buf = large_random_model(seed)
+        macs, _ = cost(buf)
+        assert LARGE_MACS[0] <= macs < LARGE_MACS[1], (seed, macs)
+        out, _ = tflm_run(buf, random_inputs(buf))
+        assert np.mean((out == -128) | (out == 127)) < 0.5, seed
+    assert large_random_model(5) == buf
+    assert large_random_model(3) != large_random_model(4)
 
 
 def test_default_model():

@@ -30,13 +30,86 @@ static inline mcugen_acc4 window_max4(const int8_t *x, int32_t step, int32_t x_r
                 : window_max4_lanes(x, 0, x_row, x_col, rows, cols);
 }
 
-/* sum / count rounded half away from zero (C division truncates), clamped. */
+/* sum / count rounded half away from zero (C division truncates); half = count / 2. */
+static inline int32_t average(int32_t sum, int32_t count, int32_t half)
+{
+    return (sum > 0 ? sum + half : sum - half) / count;
+}
+
 static inline void store_average(int8_t *out, int32_t index, int32_t sum, int32_t count,
                                  const mcugen_pool_params *p)
 {
-    const int32_t avg = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
-    mcugen_set_s8(out, index, mcugen_clamp(avg, p->act_min, p->act_max));
+    mcugen_set_s8(out, index, mcugen_clamp(average(sum, count, count / 2), p->act_min, p->act_max));
 }
+
+#if defined(MCUGEN_DSP)
+/*
+ * Four adjacent channels on Cortex-M with DSP, one word per tap. Maximum: SSUB8 sets a GE flag
+ * per byte where the tap is at least the running maximum and SEL takes those bytes. Average:
+ * SXTAB16 adds bytes 0 and 2 (and, rotated, 1 and 3) into two int16 sums each, exact for windows
+ * of up to 256 taps (|sum| <= 256 * 128). Either result is clamped four bytes at once and stored
+ * as one word.
+ */
+#define WORD_TAPS_MAX 256
+
+static inline uint32_t window_max_word(const int8_t *x, int32_t x_row, int32_t x_col,
+                                       int32_t rows, int32_t cols)
+{
+    uint32_t m = 0x80808080u, t;
+    const int8_t *const x_end = x + rows * x_row;
+    for (; x < x_end; x += x_row) {
+        const int8_t *xp = x, *const xp_end = x + cols * x_col;
+        for (; xp < xp_end; xp += x_col) {
+            __asm__("ssub8 %[t], %[v], %[m]\n\t"
+                    "sel %[m], %[v], %[m]\n\t"
+                    : [m] "+r"(m), [t] "=&r"(t)
+                    : [v] "r"(mcugen_read_u32(xp))
+                    : "cc");
+        }
+    }
+    return m;
+}
+
+static inline uint32_t window_average_word(const int8_t *x, int32_t x_row, int32_t x_col,
+                                           int32_t rows, int32_t cols, int32_t half)
+{
+    const int32_t count = rows * cols;
+    uint32_t even = 0, odd = 0;
+    const int8_t *const x_end = x + rows * x_row;
+    for (; x < x_end; x += x_row) {
+        const int8_t *xp = x, *const xp_end = x + cols * x_col;
+        for (; xp < xp_end; xp += x_col) {
+            const uint32_t v = mcugen_read_u32(xp);
+            even = __sxtab16(even, v);
+            __asm__("sxtab16 %[a], %[a], %[v], ror #8" : [a] "+r"(odd) : [v] "r"(v));
+        }
+    }
+    return mcugen_pack4(average((int16_t)even, count, half), average((int16_t)odd, count, half),
+                        average((int32_t)even >> 16, count, half),
+                        average((int32_t)odd >> 16, count, half));
+}
+
+/*
+ * Every channel of one output pixel, four at a time. When ch % 4 != 0 the last group overlaps
+ * the one before and writes its bytes again with the same values: an output pixel never lies
+ * over an input pixel that it reads (plan_memory's rule for overlapped window kernels), so its
+ * window is still intact.
+ */
+static inline void pixel_words(int8_t *out, const int8_t *x_tap, int32_t ch, int32_t x_row,
+                               int32_t rows, int32_t cols, uint32_t min4, uint32_t max4,
+                               int is_max)
+{
+    const int32_t half = (int32_t)((uint32_t)(rows * cols) >> 1);
+    int32_t c;
+    for (c = 0; c < ch; c += 4) {
+        const int32_t g = mcugen_min(c, ch - 4);
+        const uint32_t v = is_max ? window_max_word(x_tap + g, x_row, ch, rows, cols)
+                                  : window_average_word(x_tap + g, x_row, ch, rows, cols, half);
+        const uint32_t clamped = mcugen_clamp4(v, min4, max4);
+        memcpy(out + g, &clamped, sizeof clamped);
+    }
+}
+#endif
 
 static inline void store_max(int8_t *out, int32_t index, int32_t max, const mcugen_pool_params *p)
 {
@@ -49,6 +122,10 @@ static inline void pool2d(const mcugen_pool_params *params, const mcugen_dims *i
 {
     const mcugen_pool_params p = *params; /* output stores may alias anything: copy once */
     const int32_t in_h = input_dims->h, in_w = input_dims->w, ch = input_dims->c;
+#if defined(MCUGEN_DSP)
+    const int words = p.filter_h * p.filter_w <= WORD_TAPS_MAX && ch >= 4;
+    const uint32_t min4 = mcugen_splat4(p.act_min), max4 = mcugen_splat4(p.act_max);
+#endif
     int32_t b, y, x, c;
     for (b = 0; b < output_dims->n; b++) {
         for (y = 0; y < output_dims->h; y++) {
@@ -64,6 +141,12 @@ static inline void pool2d(const mcugen_pool_params *params, const mcugen_dims *i
                 x_tap = input + ((b * in_h + y0 + ky0) * in_w + x0 + kx0) * ch;
                 rows = ky1 - ky0;
                 cols = kx1 - kx0;
+#if defined(MCUGEN_DSP)
+                if (words) {
+                    pixel_words(out, x_tap, ch, in_w * ch, rows, cols, min4, max4, is_max);
+                    continue;
+                }
+#endif
                 for (c = 0; c < ch; c += mcugen_lanes_advance(mcugen_lane_step(c, ch))) {
                     const int32_t step = mcugen_lane_step(c, ch);
                     if (is_max) {

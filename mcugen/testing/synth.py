@@ -21,7 +21,7 @@ import flatbuffers
 import numpy as np
 import tflite
 
-__all__ = ["ModelBuilder", "random_model", "residual_model", "default_model", "hybrid_model"]
+__all__ = ["ModelBuilder", "random_model", "large_random_model", "residual_model", "default_model", "hybrid_model"]
 
 N_SAMPLES = 8
 """Number of random inputs propagated through the float forward pass."""
@@ -555,6 +555,9 @@ def _table_vector(fb, start, offsets):
 
 MAX_MACS = 200_000
 MAX_ACTIVATION_BYTES = 32 * 1024
+# large_random_model: the size of KWS DS-CNN or ResNet-8, where kernel speed matters
+LARGE_MACS = (1_000_000, 4_000_000)
+LARGE_ACTIVATION_BYTES = 96 * 1024
 
 
 def _pick(rng, options, p=None):
@@ -577,9 +580,13 @@ def _window(rng, shape, kernels):
                 padding=_pick(rng, ["SAME", "VALID"]))
 
 
-def _conv_block(b, rng, x):
-    return b.conv2d(x, int(rng.integers(1, 17)), **_window(rng, b.shape(x), [1, 3, 5]),
+def _conv_block(b, rng, x, widest=16):
+    return b.conv2d(x, int(rng.integers(1, widest + 1)), **_window(rng, b.shape(x), [1, 3, 5]),
                     activation=_activation_kind(rng), per_channel=bool(rng.random() < 0.7))
+
+
+def _wide_conv_block(b, rng, x):
+    return _conv_block(b, rng, x, widest=64)
 
 
 def _depthwise_block(b, rng, x):
@@ -637,6 +644,7 @@ def _mean_block(b, rng, x):
 _BLOCKS = [_conv_block, _depthwise_block, _residual_block, _pool_block, _pad_block,
            _mul_block, _concat_block, _mean_block]
 _BLOCK_WEIGHTS = [0.2, 0.16, 0.12, 0.12, 0.08, 0.1, 0.12, 0.1]
+_LARGE_BLOCKS = [_wide_conv_block, *_BLOCKS[1:]]
 
 
 def _classifier(b, rng, x):
@@ -667,10 +675,6 @@ def _tail(b, rng, x):
     return _classifier(b, rng, x)
 
 
-def _fits(b):
-    return b.macs < MAX_MACS and b.activation_bytes < MAX_ACTIVATION_BYTES
-
-
 def random_model(seed: int, max_layers: int = 8) -> bytes:
     """A random valid int8 model, a pure function of `seed`: chains and residual blocks.
 
@@ -684,19 +688,41 @@ def random_model(seed: int, max_layers: int = 8) -> bytes:
         x = b.input((1, int(rng.integers(8, 65))))
         return b.finish([_classifier(b, rng, x)])
     x = b.input((1, int(rng.integers(4, 25)), int(rng.integers(4, 25)), int(rng.integers(1, 9))))
+    return _grow(b, rng, x, max_layers, _BLOCKS, MAX_MACS, MAX_ACTIVATION_BYTES)
+
+
+def large_random_model(seed: int) -> bytes:
+    """A random int8 model of LARGE_MACS multiply-accumulates, a pure function of `seed`: the
+    blocks of random_model with convolutions up to 64 channels wide, up to 10 of them. Draws that
+    end below the lower bound are redrawn from (seed, attempt)."""
+    for attempt in range(100):
+        rng = np.random.default_rng([seed, attempt])
+        b = ModelBuilder(rng)
+        x = b.input((1, int(rng.integers(8, 33)), int(rng.integers(8, 33)), int(rng.integers(1, 9))))
+        model = _grow(b, rng, x, 10, _LARGE_BLOCKS, LARGE_MACS[1], LARGE_ACTIVATION_BYTES)
+        if b.macs >= LARGE_MACS[0]:
+            return model
+    raise AssertionError(f"no draw of large_random_model({seed}) reached {LARGE_MACS[0]:,} MACs")
+
+
+def _grow(b, rng, x, max_layers, blocks, max_macs, max_activation_bytes) -> bytes:
+    """Up to `max_layers` blocks, then a head; a block or head that would break the MAC or
+    activation budget is undone and redrawn."""
+    def fits():
+        return b.macs < max_macs and b.activation_bytes < max_activation_bytes
+
     for _ in range(int(rng.integers(1, max_layers + 1))):
         for _attempt in range(4):
             mark = b._mark()
-            block = _pick(rng, _BLOCKS, _BLOCK_WEIGHTS)
-            y = block(b, rng, x)
-            if _fits(b):
+            y = _pick(rng, blocks, _BLOCK_WEIGHTS)(b, rng, x)
+            if fits():
                 x = y
                 break
             b._rollback(mark)
     for _attempt in range(8):
         mark = b._mark()
         y = _tail(b, rng, x)
-        if _fits(b):
+        if fits():
             return b.finish([y])
         b._rollback(mark)
     return b.finish([x])
@@ -751,16 +777,20 @@ def hybrid_model() -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m mcugen.testing --default -o model.tflite` (or `--seed N` for a random one)."""
+    """`python -m mcugen.testing --default -o model.tflite` (or `--seed N [--large]` for a random one)."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m mcugen.testing", description=main.__doc__)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--default", action="store_true", help="the built-in demo model")
     which.add_argument("--seed", type=int, help="a random model from this seed")
+    parser.add_argument("--large", action="store_true",
+                        help=f"with --seed: a large one ({LARGE_MACS[0]:,} to {LARGE_MACS[1]:,} MACs)")
     parser.add_argument("-o", "--output", required=True, help="where to write the .tflite file")
     args = parser.parse_args(argv)
-    data = default_model() if args.default else random_model(args.seed)
+    if args.large and args.seed is None:
+        parser.error("--large needs --seed")
+    data = default_model() if args.default else (large_random_model if args.large else random_model)(args.seed)
     Path(args.output).write_bytes(data)
     print(f"wrote {args.output} ({len(data):,} bytes)")
     return 0
