@@ -155,11 +155,11 @@ def multipliers(rng: np.random.Generator, channels: int, acc_std: float, per_cha
 
 @st.composite
 def conv_case(draw, depthwise: bool = False, pointwise: bool = False, channels4: bool = False):
-    """channels4: the shapes of mcugen_depthwise_conv2d_c4_s8 (multiple of 4 channels, depth
-    multiplier 1, no dilation)."""
+    """channels4: the shapes of mcugen_depthwise_conv2d_c4_s8 (at least 4 channels, a multiple of
+    4 or not, depth multiplier 1)."""
     kh, kw = (1, 1) if pointwise else (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    dilation = (1, 1) if pointwise or channels4 else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (1, 1) if pointwise else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     padding = "VALID" if pointwise else draw(st.sampled_from(["SAME", "VALID"]))
     n, h, w = draw(st.integers(1, 2)), draw(st.integers(1, 10)), draw(st.integers(1, 10))
     oh, pad_h = window_padding(h, kh, stride[0], dilation[0], padding)
@@ -168,7 +168,7 @@ def conv_case(draw, depthwise: bool = False, pointwise: bool = False, channels4:
         kh, kw, dilation, padding = 1, 1, (1, 1), "VALID"
         oh, pad_h = window_padding(h, 1, stride[0], 1, "VALID")
         ow, pad_w = window_padding(w, 1, stride[1], 1, "VALID")
-    in_ch = 4 * draw(st.integers(1, 3)) if channels4 else draw(st.integers(1, 9))
+    in_ch = draw(st.integers(4, 13)) if channels4 else draw(st.integers(1, 9))
     dm = draw(st.integers(1, 3)) if depthwise and not channels4 else 1
     out_ch = in_ch * dm if depthwise else draw(st.integers(1, 9))
     output_zp = draw(st.integers(-128, 127))

@@ -145,7 +145,34 @@ def _conv_channels():
     return graph
 
 
+def _depthwise_tails():
+    """Depthwise layers through depthwise_conv2d.c's four-channel kernel with channel counts that
+    are not multiples of four (a last lane group that overlaps the previous one and stores only
+    its new channels): the 3x3 strip path (23 channels; 6 with stride 2), the general path (1x5
+    windows, stride 2; a 3x3 row too wide for the strip), dilated windows (5x3 dilated (1, 2); 2x2
+    dilated (4, 4), whose windows may miss the input). Every one runs in place over its input,
+    so that the overlapped lanes read channels the previous group has already overwritten."""
+    rng = np.random.default_rng(10)
+    b = ModelBuilder(rng)
+    x = b.conv2d(b.input((1, 6, 9, 3)), 23, kernel=(1, 1), padding="VALID")
+    x = b.depthwise_conv2d(x, activation="NONE")
+    x = b.depthwise_conv2d(x, kernel=(5, 3), dilation=(1, 2), activation="NONE")
+    x = b.conv2d(x, 6, kernel=(1, 1), padding="VALID")
+    x = b.depthwise_conv2d(x, kernel=(1, 5), stride=(1, 2), activation="NONE")
+    x = b.depthwise_conv2d(x, stride=(2, 1))
+    y = b.conv2d(b.input((1, 3, 26, 2)), 5, kernel=(1, 1), padding="VALID")
+    y = b.depthwise_conv2d(y, activation="NONE")
+    y = b.depthwise_conv2d(y, kernel=(2, 2), dilation=(4, 4), activation="NONE")
+    graph = compile_graph(load_tflite(b.finish([b.conv2d(v, 3, kernel=(1, 1), padding="VALID") for v in (x, y)])))
+    depthwise = [i for i, op in enumerate(graph.ops) if op.kind == "DEPTHWISE_CONV_2D"]
+    assert len(depthwise) == 6
+    assert all(graph.ops[i].attrs["kernel"] == "mcugen_depthwise_conv2d_c4_s8" for i in depthwise)
+    assert all(graph.attrs["memory_plan"].overlaps.get(i, 0) < 0 for i in depthwise)
+    return graph
+
+
 @pytest.mark.parametrize("key,make", [("fc-paths", _fc_paths), ("conv-requant", _conv_requant),
-                                      ("conv-channels", _conv_channels)])
+                                      ("conv-channels", _conv_channels),
+                                      ("depthwise-tails", _depthwise_tails)])
 def test_dsp_kernel_paths(key, make, tmp_path):
     _check_firmware(make(), key, tmp_path)

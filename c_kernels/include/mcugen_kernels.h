@@ -199,9 +199,11 @@ void mcugen_depthwise_conv2d_s8(const mcugen_conv_params *params,
                                 const mcugen_dims *output_dims, int8_t *output);
 
 /*
- * DEPTHWISE_CONV_2D for depth_multiplier 1, no dilation and a channel count that is a multiple
- * of 4 (the common case, chosen at generation time): four channels per lane group, with SIMD
- * taps on Cortex-M. Same result as mcugen_depthwise_conv2d_s8 on such a layer. No scratch.
+ * DEPTHWISE_CONV_2D for depth_multiplier 1 and at least 4 channels (the common case, chosen at
+ * generation time), any dilation: four channels per lane group, with SIMD taps on Cortex-M; when
+ * the channel count is not a multiple of 4, the last group overlaps the previous one and stores
+ * only its new channels. Same result as mcugen_depthwise_conv2d_s8 on such a layer. No scratch.
+ * Groups run one after the other over all pixels, each pixel written after its window was read.
  */
 void mcugen_depthwise_conv2d_c4_s8(const mcugen_conv_params *params,
                                    const mcugen_quant_params *quant,

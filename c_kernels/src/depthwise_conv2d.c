@@ -71,7 +71,24 @@ typedef struct {
     int32_t output_offset;
     int32_t act_min;
     int32_t act_max;
+    int32_t keep; /* lanes stored, the last ones: 4 but in a c4 tail group (see store_tail) */
 } lane_requant;
+
+/* *q = the requantization of output channels first + i * lane, i = 0..3 (filled in place: a
+ * returned struct this size is copied with memcpy). */
+static void lane_requant_init(lane_requant *q, const mcugen_conv_params *params,
+                              const mcugen_quant_params *quant, int32_t first, int32_t lane,
+                              int32_t keep)
+{
+    int32_t i;
+    for (i = 0; i < 4; i++) {
+        q->r[i] = mcugen_requant_channel(quant, first + i * lane);
+    }
+    q->output_offset = params->output_offset;
+    q->act_min = params->act_min;
+    q->act_max = params->act_max;
+    q->keep = keep;
+}
 
 /* Requantizes four lanes and stores them as out[i * lane]. Out of line, so that the pixel loop
  * keeps its registers (see conv2d.c's store_block). The clamp is read once: stores may alias q. */
@@ -85,6 +102,39 @@ static MCUGEN_NOINLINE void store_lanes(mcugen_acc4 acc, int8_t *out, int32_t la
     out[3 * lane] = (int8_t)mcugen_requant_apply(acc.l3, &q->r[3], offset, lo, hi);
 }
 
+/* Copies the last `keep` of four lanes from src (adjacent) to out (lane apart). */
+static void copy_last_lanes(int8_t *out, int32_t lane, const int8_t *src, int32_t keep)
+{
+    int32_t i;
+    for (i = 4 - keep; i < 4; i++) {
+        out[i * lane] = src[i];
+    }
+}
+
+/* store_lanes for the last lane group of mcugen_depthwise_conv2d_c4_s8 when the channel count is
+ * not a multiple of 4: only its last q->keep lanes (see group_first). */
+static MCUGEN_NOINLINE void store_tail(mcugen_acc4 acc, int8_t *out, int32_t lane,
+                                       const lane_requant *q)
+{
+    int8_t lanes[4];
+    store_lanes(acc, lanes, 1, q);
+    copy_last_lanes(out, lane, lanes, q->keep);
+}
+
+/*
+ * The lane groups of mcugen_depthwise_conv2d_c4_s8: for c = 0, 4, 8 .. < ch, the group's first
+ * channel, and how many of its lanes, the last ones, it stores (*keep). With ch % 4 != 0 the last
+ * group starts at ch - 4 and overlaps the previous one: it stores only its ch % 4 new channels.
+ * In place (passes/plan_memory.py: the output starts whole pixels below the input, so a group
+ * overwrites only its own channels), the overlapped lanes read channels the previous group has
+ * already overwritten; they are not stored, and the stored lanes read channels no group wrote.
+ */
+static inline int32_t group_first(int32_t c, int32_t ch, int32_t *keep)
+{
+    *keep = mcugen_min(ch - c, 4);
+    return mcugen_min(c, ch - 4);
+}
+
 void mcugen_depthwise_conv2d_s8(const mcugen_conv_params *params,
                                 const mcugen_quant_params *quant, const mcugen_dims *input_dims,
                                 const int8_t *input, const mcugen_dims *filter_dims,
@@ -96,19 +146,14 @@ void mcugen_depthwise_conv2d_s8(const mcugen_conv_params *params,
     const int32_t f_w = filter_dims->w, out_ch = output_dims->c, dm = p.depth_multiplier;
     const int32_t x_row = p.dilation_h * in_w * in_ch, x_col = p.dilation_w * in_ch;
     const int32_t w_row = f_w * out_ch;
-    int32_t b, y, x, m, c, i;
+    int32_t b, y, x, m, c;
     for (m = 0; m < dm; m++) {
         for (c = 0; c < in_ch; c += mcugen_lanes_advance(mcugen_lane_step(c, in_ch))) {
             const int32_t step = mcugen_lane_step(c, in_ch);
             const int32_t o = c * dm + m, o_lane = step * dm;
             const mcugen_acc4 bias4 = mcugen_bias4(bias, o, o_lane, 0);
             lane_requant q;
-            for (i = 0; i < 4; i++) {
-                q.r[i] = mcugen_requant_channel(quant, o + i * o_lane);
-            }
-            q.output_offset = p.output_offset;
-            q.act_min = p.act_min;
-            q.act_max = p.act_max;
+            lane_requant_init(&q, &p, quant, o, o_lane, 4);
             for (b = 0; b < output_dims->n; b++) {
                 for (y = 0; y < output_dims->h; y++) {
                     const int32_t y0 = y * p.stride_h - p.pad_h;
@@ -219,10 +264,12 @@ static MCUGEN_NOINLINE void pixel3x3(const int8_t *p, const dw3x3_ctx *ctx, int8
                      : "r4", "r5", "r6", "r7", "r8", "r9", "r10", "cc", "memory");
 }
 
-static void depthwise3x3_c4(const mcugen_conv_params *params, const mcugen_quant_params *quant,
-                            const mcugen_dims *input_dims, const int8_t *input,
-                            const int8_t *filter, const int32_t *bias,
-                            const mcugen_dims *output_dims, int8_t *output)
+/* Out of line: its registers and stack are not the general path's. */
+static MCUGEN_NOINLINE void depthwise3x3_c4(const mcugen_conv_params *params,
+                                            const mcugen_quant_params *quant,
+                                            const mcugen_dims *input_dims, const int8_t *input,
+                                            const int8_t *filter, const int32_t *bias,
+                                            const mcugen_dims *output_dims, int8_t *output)
 {
     const int32_t in_h = input_dims->h, in_w = input_dims->w, ch = input_dims->c;
     const int32_t out_h = output_dims->h, out_w = output_dims->w;
@@ -233,6 +280,7 @@ static void depthwise3x3_c4(const mcugen_conv_params *params, const mcugen_quant
     const int32_t width = (out_w - 1) * stride_w + 3;
     const int32_t left = mcugen_min(pad_w, width), right = mcugen_min(pad_w + in_w, width);
     uint32_t strip[6 * width], *row_strip; /* width <= DW3X3_STRIP (the caller checks) */
+    uint32_t row_words[DW3X3_STRIP];       /* a tail group's output row, before copy_last_lanes */
     int32_t b, y, x, c, i, k;
     dw3x3_ctx ctx;
     ctx.min4 = mcugen_splat4(params->act_min);
@@ -240,15 +288,19 @@ static void depthwise3x3_c4(const mcugen_conv_params *params, const mcugen_quant
     ctx.output_offset = params->output_offset;
     ctx.x_row = width * 4;
     for (c = 0; c < ch; c += 4) {
+        int32_t keep;
+        const int32_t g = group_first(c, ch, &keep);
+        /* pixel3x3 stores whole words: a tail group's go to row_words first */
+        const int32_t out_step = keep == 4 ? ch : 4;
         for (k = 0; k < 9; k++) {
-            const uint32_t w = mcugen_read_u32(filter + c + k * ch);
+            const uint32_t w = mcugen_read_u32(filter + g + k * ch);
             ctx.wv[2 * k] = __sxtb16(w);
             ctx.wv[2 * k + 1] = mcugen_sxtb16_odd(w);
         }
-        ctx.bias = mcugen_add_scaled4(mcugen_bias4(bias, c, 1, 0),
-                                      mcugen_window_sum4_lanes(filter + c, 1, 0, ch, 1, 9), offset);
+        ctx.bias = mcugen_add_scaled4(mcugen_bias4(bias, g, 1, 0),
+                                      mcugen_window_sum4_lanes(filter + g, 1, 0, ch, 1, 9), offset);
         for (i = 0; i < 4; i++) {
-            const mcugen_requant r = mcugen_requant_channel(quant, c + i);
+            const mcugen_requant r = mcugen_requant_channel(quant, g + i);
             ctx.lane[i][0] = (int32_t)r.round_lo;
             ctx.lane[i][1] = r.round_hi;
             ctx.lane[i][2] = r.fix;
@@ -258,11 +310,12 @@ static void depthwise3x3_c4(const mcugen_conv_params *params, const mcugen_quant
             ctx.lane[i][6] = r.right;
         }
         for (b = 0; b < output_dims->n; b++) {
-            const int8_t *in_b = input + b * in_h * in_w * ch + c;
-            int8_t *out = output + b * out_h * out_w * ch + c;
+            const int8_t *in_b = input + b * in_h * in_w * ch + g;
+            int8_t *out = output + b * out_h * out_w * ch + g;
             int32_t next = -pad_h; /* the next input row to load */
-            for (y = 0; y < out_h; y++) {
+            for (y = 0; y < out_h; y++, out += out_w * ch) {
                 const int32_t y0 = y * stride_h - pad_h;
+                int8_t *row_out = keep == 4 ? out : (int8_t *)row_words;
                 int32_t j;
                 /* input row j lives in slots s and s + 3, s = (j + pad_h) % 3, so that rows
                  * y0 .. y0 + 2 (the last three loaded) are three consecutive slots */
@@ -293,8 +346,12 @@ static void depthwise3x3_c4(const mcugen_conv_params *params, const mcugen_quant
                 }
                 next = y0 + 3;
                 row_strip = strip + ((y0 + pad_h) % 3) * width;
-                for (x = 0; x < out_w; x++, out += ch) {
-                    pixel3x3((const int8_t *)(row_strip + x * stride_w), &ctx, out);
+                for (x = 0; x < out_w; x++, row_out += out_step) {
+                    pixel3x3((const int8_t *)(row_strip + x * stride_w), &ctx, row_out);
+                }
+                /* a row later than in raster order, still before any later row's window is read */
+                for (x = 0; keep < 4 && x < out_w; x++) {
+                    copy_last_lanes(out + x * ch, 1, (const int8_t *)(row_words + x), keep);
                 }
             }
         }
@@ -309,49 +366,57 @@ void mcugen_depthwise_conv2d_c4_s8(const mcugen_conv_params *params,
                                    const int32_t *bias, const mcugen_dims *output_dims,
                                    int8_t *output)
 {
+    typedef void store_fn(mcugen_acc4, int8_t *, int32_t, const lane_requant *);
     const int32_t in_h = input_dims->h, in_w = input_dims->w, ch = input_dims->c;
     const int32_t f_h = filter_dims->h, f_w = filter_dims->w;
     const int32_t out_h = output_dims->h, out_w = output_dims->w;
     const int32_t stride_h = params->stride_h, stride_w = params->stride_w;
+    const int32_t dil_h = params->dilation_h, dil_w = params->dilation_w;
     const int32_t pad_h = params->pad_h, pad_w = params->pad_w, offset = params->input_offset;
-    int32_t b, y, x, c, i;
+    const int32_t x_row = dil_h * in_w * ch, x_col = dil_w * ch;
+    int32_t b, y, x, c;
 #if defined(MCUGEN_DSP)
-    if (f_h == 3 && f_w == 3 && (out_w - 1) * stride_w + 3 <= DW3X3_STRIP) {
+    if (f_h == 3 && f_w == 3 && dil_h == 1 && dil_w == 1 &&
+        (out_w - 1) * stride_w + 3 <= DW3X3_STRIP) {
         depthwise3x3_c4(params, quant, input_dims, input, filter, bias, output_dims, output);
         return;
     }
 #endif
     for (c = 0; c < ch; c += 4) {
-        const mcugen_acc4 bias4 = mcugen_bias4(bias, c, 1, 0);
+        int32_t keep;
+        const int32_t g = group_first(c, ch, &keep);
+        const mcugen_acc4 bias4 = mcugen_bias4(bias, g, 1, 0);
         const mcugen_acc4 bias_full = mcugen_add_scaled4(
-            bias4, mcugen_window_sum4_lanes(filter + c, 1, 0, ch, 1, f_h * f_w), offset);
+            bias4, mcugen_window_sum4_lanes(filter + g, 1, 0, ch, 1, f_h * f_w), offset);
+        store_fn *const store = keep == 4 ? store_lanes : store_tail; /* chosen once a group */
         lane_requant q;
-        for (i = 0; i < 4; i++) {
-            q.r[i] = mcugen_requant_channel(quant, c + i);
-        }
-        q.output_offset = params->output_offset;
-        q.act_min = params->act_min;
-        q.act_max = params->act_max;
+        lane_requant_init(&q, params, quant, g, 1, keep);
         for (b = 0; b < output_dims->n; b++) {
-            const int8_t *in_b = input + b * in_h * in_w * ch + c;
-            int8_t *out = output + b * out_h * out_w * ch + c;
+            const int8_t *in_b = input + b * in_h * in_w * ch + g;
+            int8_t *out = output + b * out_h * out_w * ch + g;
             for (y = 0; y < out_h; y++) {
                 const int32_t y0 = y * stride_h - pad_h;
-                const int32_t ky0 = mcugen_max(0, -y0), ky1 = mcugen_min(f_h, in_h - y0);
+                int32_t ky0, ky1;
+                mcugen_window(y0, dil_h, f_h, in_h, &ky0, &ky1);
                 for (x = 0; x < out_w; x++, out += ch) {
                     const int32_t x0 = x * stride_w - pad_w;
-                    const int32_t kx0 = mcugen_max(0, -x0), kx1 = mcugen_min(f_w, in_w - x0);
-                    const int8_t *xw = in_b + ((y0 + ky0) * in_w + x0 + kx0) * ch;
-                    const int8_t *ww = filter + c + (ky0 * f_w + kx0) * ch;
-                    const int32_t rows = ky1 - ky0, cols = kx1 - kx0;
-                    /* a full window has its offset term in bias_full: no add per tap */
-                    const mcugen_acc4 acc =
-                        rows == f_h && cols == f_w
-                            ? window_adjacent(bias_full, xw, in_w * ch, ch, ww, f_w * ch, ch,
-                                              rows, cols, 0)
-                            : window_adjacent(bias4, xw, in_w * ch, ch, ww, f_w * ch, ch, rows,
-                                              cols, offset);
-                    store_lanes(acc, out, 1, &q);
+                    int32_t kx0, kx1;
+                    mcugen_window(x0, dil_w, f_w, in_w, &kx0, &kx1);
+                    {
+                        /* rows or cols may be 0 (a dilated window can miss): bias only */
+                        const int32_t rows = ky1 - ky0, cols = kx1 - kx0;
+                        const int8_t *xw =
+                            in_b + ((y0 + ky0 * dil_h) * in_w + x0 + kx0 * dil_w) * ch;
+                        const int8_t *ww = filter + g + (ky0 * f_w + kx0) * ch;
+                        /* a full window has its offset term in bias_full: no add per tap */
+                        const mcugen_acc4 acc =
+                            rows == f_h && cols == f_w
+                                ? window_adjacent(bias_full, xw, x_row, x_col, ww, f_w * ch, ch,
+                                                  rows, cols, 0)
+                                : window_adjacent(bias4, xw, x_row, x_col, ww, f_w * ch, ch, rows,
+                                                  cols, offset);
+                        store(acc, out, 1, &q);
+                    }
                 }
             }
         }

@@ -91,7 +91,8 @@ def choose_kernel(graph: Graph, op: Op) -> tuple[str | None, int]:
     if op.kind == "DEPTHWISE_CONV_2D":
         p = lower(graph, op)
         channels = graph.tensor(op.inputs[0]).shape[-1]
-        if p.depth_multiplier == 1 and (p.dilation_h, p.dilation_w) == (1, 1) and channels % 4 == 0:
+        # four-channel groups need four channels; depth multipliers > 1 stay on the generic kernel
+        if p.depth_multiplier == 1 and channels >= 4:
             return "mcugen_depthwise_conv2d_c4_s8", 0
     if op.kind in ("RESHAPE", "SQUEEZE"):
         return None, 0
