@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mcugen.codegen.layers import columns_bytes, conv2d_scratch_bytes, conv_filter
 from mcugen.ir import INT8, Graph, Op, Quant, Tensor
 from mcugen.quant import fixedpoint as fp
 from mcugen.quant.lowering import lower, window_padding
@@ -196,11 +197,13 @@ def conv_struct(call: Call, p: ConvParams):
 def run_conv(call: Call, kind: str, x, filt, bias, p: ConvParams, out_shape) -> np.ndarray:
     params, quant = conv_struct(call, p)
     out, out_ptr = call.buffer(int(np.prod(out_shape)))
-    args = (params, quant, call.dims(x.shape), call.i8(x), call.dims(filt.shape), call.i8(filt),
-            call.i32(bias), call.dims(out_shape), out_ptr)
-    if kind in ("conv2d", "conv2d_1x1"):
-        fdims = call.dims(filt.shape)
-        _, scratch = call.buffer(getattr(call.lib, f"mcugen_{kind}_s8_scratch_size")(fdims))
+    conv = kind in ("conv2d", "conv2d_1x1")
+    args = (params, quant, call.dims(x.shape), call.i8(x), call.dims(filt.shape),
+            call.i8(conv_filter(filt) if conv else filt), call.i32(bias), call.dims(out_shape), out_ptr)
+    if conv:  # rows padded as the code generator lays them out, scratch as the planner sizes it
+        size = getattr(call.lib, f"mcugen_{kind}_s8_scratch_size")(call.dims(filt.shape))
+        assert size == (conv2d_scratch_bytes(filt.shape) if kind == "conv2d" else columns_bytes(filt.shape[3]))
+        _, scratch = call.buffer(size)
         getattr(call.lib, f"mcugen_{kind}_s8")(scratch, *args)
     else:
         getattr(call.lib, f"mcugen_{kind}_s8")(*args)

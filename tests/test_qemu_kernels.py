@@ -123,11 +123,14 @@ def _conv_requant():
 
 
 def _conv_channels():
-    """Conv layers through conv2d.c's assembly loop over channels (depths of three to eight LDRD
+    """Conv layers through conv2d.c's assembly loop over channels (depths of one to eight LDRD
     pairs of groups: every jump into the tail alone; of nine, ten and nineteen: the unrolled loop
-    once and twice, then the tail; pixel counts that leave 3, 2 and 1 lanes in the last block; an
-    odd channel count; 1x1 and padded, strided 3x3 windows; right shifts from 2 to 28) and past
-    it (a depth of two pairs, a RELU clamp above -128). Each layer has its own input."""
+    once and twice, then the tail; depths that are no multiple of 8, on zero-padded filter rows,
+    with a zero-filled last group (2, 9, 23, 27, 30) and a whole zero group after it (2, 9, 27); pixel
+    counts that leave 3, 2 and 1 lanes in the last block; an odd channel count; 1x1 and padded,
+    strided 3x1 and 3x3 windows; right shifts from 2 to 28) and past it (a RELU clamp above -128,
+    on a multiple of 8 and on a padded depth: the C loop on padded rows). Each layer has its own
+    input."""
     rng = np.random.default_rng(9)
     b = ModelBuilder(rng)
     cases = [((1, 5, 3, 24), 5, (1, 1), "VALID", "NONE"), ((1, 2, 3, 32), 7, (1, 1), "VALID", "NONE"),
@@ -135,13 +138,20 @@ def _conv_channels():
              ((1, 3, 4, 16), 4, (1, 1), "VALID", "NONE"), ((1, 3, 4, 24), 4, (1, 1), "VALID", "RELU"),
              ((1, 2, 2, 48), 3, (1, 1), "VALID", "NONE"), ((1, 3, 1, 56), 2, (1, 1), "VALID", "NONE"),
              ((1, 2, 3, 64), 5, (1, 1), "VALID", "NONE"), ((1, 1, 2, 80), 4, (1, 1), "VALID", "NONE"),
-             ((1, 2, 2, 152), 3, (1, 1), "VALID", "NONE")]
-    outputs = [b.conv2d(b.input(shape), out, kernel=kernel, stride=(2, 1) if kernel == (3, 3) else (1, 1),
+             ((1, 2, 2, 152), 3, (1, 1), "VALID", "NONE"), ((1, 3, 5, 2), 8, (1, 1), "VALID", "NONE"),
+             ((1, 7, 4, 3), 9, (3, 1), "SAME", "NONE"), ((1, 3, 3, 23), 6, (1, 1), "VALID", "NONE"),
+             ((1, 5, 4, 3), 5, (3, 3), "SAME", "NONE"), ((1, 2, 3, 30), 3, (1, 1), "VALID", "NONE"),
+             ((1, 3, 4, 13), 4, (1, 1), "VALID", "RELU")]
+    outputs = [b.conv2d(b.input(shape), out, kernel=kernel, stride=(2, 1) if kernel[0] == 3 else (1, 1),
                         padding=padding, activation=activation)
                for shape, out, kernel, padding, activation in cases]
+    # a depth of 2 after a depth of 32 in the same scratch: the padded row meets 32's columns
+    outputs.append(b.conv2d(b.conv2d(b.input((1, 3, 5, 32)), 2, kernel=(1, 1), padding="VALID",
+                                     activation="NONE"), 8, kernel=(1, 1), padding="VALID", activation="NONE"))
     graph = compile_graph(load_tflite(b.finish(outputs)))
     _set_multipliers(graph, 0, [0.24, 0.2, 3e-3, 1e-5, 2e-9], rng, nonzero=0.5)
-    graph.tensor(graph.ops[5].outputs[0]).quant.zero_point[:] = -20
+    for index in (5, 16):  # the RELUs' clamps bite
+        graph.tensor(graph.ops[index].outputs[0]).quant.zero_point[:] = -20
     return graph
 
 

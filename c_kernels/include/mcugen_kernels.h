@@ -160,6 +160,10 @@ typedef struct {
  *                                           + input_offset), multiplier[o], shift[o])
  *                      + output_offset, act_min, act_max)
  * Reads every field of params except depth_multiplier; quant per channel or per tensor.
+ * The filter is stored by rows: output channel o's kh*kw*in_ch values (filter_dims order) at
+ * filter + o * row, row = that depth rounded up to a multiple of 8, zero past the depth (so that
+ * the Cortex-M loop runs on whole pairs of words for any depth; mcugen.codegen.layers.conv_filter
+ * lays out a TFLite filter so). The same for mcugen_conv2d_1x1_s8.
  * No groups: filter in_ch == input c. input_offset must be minus an int8 zero point (the padding
  * is filled with that zero point). Scratch holds the windows of four output pixels widened to
  * int16 and one int8 window: mcugen_conv2d_s8_scratch_size() bytes. Output pixels are written

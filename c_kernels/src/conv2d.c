@@ -17,19 +17,29 @@
 #define PIXELS 4 /* output pixels per block */
 
 /*
- * The column buffer holds the windows of the block's PIXELS pixels, depth values each, as groups
- * of four values: group g of pixel j is at cols + (g * PIXELS + j) * 4, in mcugen_widen4's order,
- * and the last group is zero-filled past depth. The int8 window of one pixel (when the input
- * must be gathered) follows the columns.
+ * Filter rows are depth values zero-padded to row_of(depth), a multiple of 8 (see
+ * mcugen_kernels.h): whole LDRD pairs of groups of four, so that the assembly loop takes any depth.
+ * The zero weights make whatever the columns hold past depth count for nothing.
  */
+static int32_t row_of(int32_t depth)
+{
+    return (depth + 7) / 8 * 8;
+}
+
 static int32_t groups_of(int32_t depth)
 {
     return (depth + 3) / 4;
 }
 
+/*
+ * The column buffer holds the windows of the block's PIXELS pixels, as groups of four values:
+ * group g of pixel j is at cols + (g * PIXELS + j) * 4, in mcugen_widen4's order, as many groups
+ * as a padded row has (widen_column writes those up to depth). The int8 window of one pixel (when
+ * the input must be gathered) follows the columns.
+ */
 static int32_t columns_bytes(int32_t depth)
 {
-    return groups_of(depth) * PIXELS * 4 * (int32_t)sizeof(int16_t);
+    return row_of(depth) * PIXELS * (int32_t)sizeof(int16_t);
 }
 
 /* Widens pixel j's window (depth int8 values at src) into the column buffer. */
@@ -97,11 +107,12 @@ static inline mcugen_acc4 dot_group(mcugen_acc4 a, const int16_t *g, uint32_t w)
 #define PAIR_ASM "ldrd %[w], %[w1], [%[wp]], #8\n\t" GROUP_ASM("w") GROUP_ASM("w1")
 #endif
 
-/* acc.lj += column j . filter row w, over depth values (the hot loop of conv). */
+/* acc.lj += column j . filter row w, over the groups that hold depth values (the hot loop of
+ * conv). */
 static inline mcugen_acc4 dot_columns(mcugen_acc4 a, const int16_t *cols, const int8_t *w,
                                       int32_t depth)
 {
-    int32_t full = depth / 4;
+    int32_t full = groups_of(depth);
 #if defined(MCUGEN_DSP)
     if (full >= 2) { /* pairs of groups per iteration: half the loop overhead */
         int32_t pairs = full / 2;
@@ -124,11 +135,6 @@ static inline mcugen_acc4 dot_columns(mcugen_acc4 a, const int16_t *cols, const 
 #endif
     for (; full > 0; full--, w += 4, cols += 4 * PIXELS) {
         a = dot_group(a, cols, mcugen_read_u32(w));
-    }
-    if (depth % 4) { /* the last weights, zero-filled: the columns are zero there too */
-        uint32_t tail = 0;
-        memcpy(&tail, w, (size_t)(depth % 4));
-        a = dot_group(a, cols, tail);
     }
     return a;
 }
@@ -291,14 +297,15 @@ static MCUGEN_NOINLINE void store_block(mcugen_acc4 a, const mcugen_quant_params
 /*
  * How a layer's blocks run. On Cortex-M with DSP, channels_fast takes a layer when every channel
  * requantizes with mcugen_requant_fast_s8 and the int8 saturation is the whole clamp, with
- * per-channel multipliers and a bias (the pointers it walks), a depth of whole LDRD pairs of
- * groups (at least three) and a word-aligned filter; otherwise conv_block runs.
+ * per-channel multipliers and a bias (the pointers it walks) and a word-aligned filter; it runs
+ * over the padded rows. Otherwise conv_block's C loop runs.
  */
 typedef struct {
     const mcugen_quant_params *quant;
     const int8_t *filter;
     const int32_t *bias;
     int32_t depth;
+    int32_t row; /* row_of(depth): the filter's row stride */
     int32_t out_ch;
 #if defined(MCUGEN_DSP)
     int fast;
@@ -313,12 +320,13 @@ static conv_layer layer_of(const mcugen_conv_params *p, const mcugen_quant_param
     l.filter = filter;
     l.bias = bias;
     l.depth = depth;
+    l.row = row_of(depth);
     l.out_ch = out_ch;
 #if defined(MCUGEN_DSP)
     {
         mcugen_requant_fast f;
         int32_t o;
-        l.fast = depth % 8 == 0 && depth >= 24 && quant->count > 1 && bias != NULL &&
+        l.fast = quant->count > 1 && bias != NULL &&
                  ((uintptr_t)filter & 3u) == 0 && p->act_min <= -128 && p->act_max >= 127;
         for (o = 0; l.fast && o < out_ch; o++) {
             l.fast = mcugen_requant_fast_of(quant, o, &f);
@@ -336,7 +344,7 @@ static void conv_block(const int16_t *cols, const conv_layer *l, const block_out
     int32_t o;
 #if defined(MCUGEN_DSP)
     if (l->fast) {
-        const int32_t rest = l->depth / 8 - 1; /* pairs after the first */
+        const int32_t rest = l->row / 8 - 1; /* pairs after the first */
         conv_job job;
         job.multiplier = l->quant->multiplier + l->out_ch;
         job.shift = l->quant->shift + l->out_ch;
@@ -359,7 +367,7 @@ static void conv_block(const int16_t *cols, const conv_layer *l, const block_out
     for (o = 0; o < l->out_ch; o++) {
         const int32_t b = mcugen_bias(l->bias, o);
         mcugen_acc4 a = {b, b, b, b};
-        store_block(dot_columns(a, cols, l->filter + o * l->depth, l->depth), l->quant, dst, o);
+        store_block(dot_columns(a, cols, l->filter + o * l->row, l->depth), l->quant, dst, o);
     }
 }
 
@@ -383,6 +391,20 @@ int32_t mcugen_conv2d_s8_scratch_size(const mcugen_dims *filter_dims)
 int32_t mcugen_conv2d_1x1_s8_scratch_size(const mcugen_dims *filter_dims)
 {
     return columns_bytes(filter_dims->c);
+}
+
+/* n bytes from src to dst, a word at a time where it can (unaligned words are single loads and
+ * stores on Cortex-M): a window's runs are seldom aligned, and a libc memcpy may copy those byte
+ * by byte. */
+static void copy_run(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n >= 4; n -= 4, dst += 4, src += 4) {
+        const uint32_t word = mcugen_read_u32(src);
+        memcpy(dst, &word, sizeof word);
+    }
+    for (; n > 0; n--) {
+        *dst++ = *src++;
+    }
 }
 
 /*
@@ -411,7 +433,7 @@ static void im2col(int8_t *col, int32_t pixel, const mcugen_conv_params *p,
         src = ((b * in_dims->h + y) * in_dims->w + x0) * ch; /* may index the padding */
         memset(dst, pad, (size_t)(kx0 * ch));
         for (kx = kx0; kx < kx1; kx += run) {
-            memcpy(dst + kx * ch, input + (src + kx * p->dilation_w * ch), (size_t)(run * ch));
+            copy_run(dst + kx * ch, input + (src + kx * p->dilation_w * ch), run * ch);
         }
         memset(dst + kx1 * ch, pad, (size_t)((f_dims->w - kx1) * ch));
     }

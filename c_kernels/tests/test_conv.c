@@ -6,11 +6,12 @@ static const int32_t identity_multiplier[1] = {1 << 30}; /* 0.5 * 2^1 = 1 */
 static const int32_t identity_shift[1] = {1};
 static const mcugen_quant_params identity = {identity_multiplier, identity_shift, 1};
 
-/* Two pixels of three channels, two filters, per-channel multipliers 0.5 and 1. */
+/* Two pixels of three channels, two filters (rows padded to 8), per-channel multipliers 0.5
+ * and 1. */
 static void test_pointwise(void)
 {
     const int8_t input[6] = {1, 2, 3, -1, 0, 4};  /* minus zero point 1: {0,1,2}, {-2,-1,3} */
-    const int8_t filter[6] = {1, 2, 3, -1, 0, 2};
+    const int8_t filter[16] = {1, 2, 3, 0, 0, 0, 0, 0, -1, 0, 2, 0, 0, 0, 0, 0};
     const int32_t bias[2] = {10, -5};
     const int32_t multiplier[2] = {1 << 30, 1 << 30}, shift[2] = {0, 1};
     const mcugen_quant_params quant = {multiplier, shift, 2};
@@ -19,8 +20,8 @@ static void test_pointwise(void)
     /* accumulators {18, -1, 15, 3}: 18 * 0.5 = 9, -1 * 1, 15 * 0.5 = 7.5 -> 8, 3 * 1; + 3 */
     const int8_t want[4] = {12, 2, 11, 6};
     int8_t out[4];
-    int32_t scratch[(4 * 4 * 2 + 4) / 4]; /* four widened columns of one group, one int8 window */
-    CHECK_EQ(mcugen_conv2d_1x1_s8_scratch_size(&f_dims), 4 * 4 * 2);
+    int32_t scratch[(8 * 4 * 2 + 4) / 4]; /* four widened columns of a padded row, one window */
+    CHECK_EQ(mcugen_conv2d_1x1_s8_scratch_size(&f_dims), 8 * 4 * 2);
     mcugen_conv2d_1x1_s8(scratch, &p, &quant, &in_dims, input, &f_dims, filter, bias, &out_dims,
                          out);
     CHECK_ARRAY(out, want, 4);
@@ -33,12 +34,12 @@ static void test_pointwise(void)
 static void test_same_padding(void)
 {
     const int8_t input[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
-    const int8_t filter[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+    const int8_t filter[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
     const mcugen_conv_params p = {1, 1, 1, 1, 1, 1, 1, -2, 0, -128, 25};
     const mcugen_dims in_dims = {1, 3, 3, 1}, f_dims = {1, 3, 3, 1}, out_dims = {1, 3, 3, 1};
     const int8_t want[9] = {4, 9, 8, 15, 25, 21, 16, 25, 20};
     int8_t out[9];
-    int32_t scratch[(3 * 4 * 4 * 2 + 12) / 4];
+    int32_t scratch[(16 * 4 * 2 + 12) / 4];
     mcugen_conv2d_s8(scratch, &p, &identity, &in_dims, input, &f_dims, filter, 0, &out_dims, out);
     CHECK_ARRAY(out, want, 9);
 }
@@ -47,12 +48,12 @@ static void test_same_padding(void)
 static void test_dilation(void)
 {
     const int8_t input[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
-    const int8_t filter[4] = {1, 1, 1, 1};
+    const int8_t filter[8] = {1, 1, 1, 1};
     const int32_t bias[1] = {100};
     const mcugen_conv_params p = {1, 1, 2, 2, 0, 0, 1, -2, -7, -128, 127};
     const mcugen_dims in_dims = {1, 3, 3, 1}, f_dims = {1, 2, 2, 1}, out_dims = {1, 1, 1, 1};
     int8_t out[1];
-    int32_t scratch[(4 * 4 * 2 + 4) / 4];
+    int32_t scratch[(8 * 4 * 2 + 4) / 4];
     mcugen_conv2d_s8(scratch, &p, &identity, &in_dims, input, &f_dims, filter, bias, &out_dims,
                      out);
     CHECK_EQ(out[0], 100 + (-1 + 1 + 5 + 7) - 7);

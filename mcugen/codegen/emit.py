@@ -16,7 +16,7 @@ import numpy as np
 import mcugen
 from mcugen.codegen import mixed
 from mcugen.codegen.cformat import CArray, c_array
-from mcugen.codegen.layers import EmitContext, LayerCode, layer_code
+from mcugen.codegen.layers import CONV_KERNELS, EmitContext, LayerCode, conv_filter, layer_code
 from mcugen.errors import UserError
 from mcugen.ir import Graph
 from mcugen.resources import kernels_dir, templates_dir
@@ -61,6 +61,8 @@ def _weight_arrays(ctx: EmitContext, layers: list[LayerCode]) -> list[CArray]:
             seen.add(t.name)
             if layers[index].variant is not None and t.dtype.bits <= 8:
                 data = mixed.packed_weights(op, t)
+            elif layers[index].kernel in CONV_KERNELS and t.name == op.inputs[1]:
+                data = conv_filter(t.data.astype(np.int8))
             else:
                 data = t.data.astype(np.int32 if t.dtype.bits > 8 else np.int8)
             arrays.append(c_array(ctx.weights(t), data, comment=f"{t.name}: {t.dtype} {list(t.shape)} (op {index})"))

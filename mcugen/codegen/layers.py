@@ -15,7 +15,7 @@ from mcugen.codegen import mixed
 from mcugen.codegen.cformat import CArray, CStruct, c_array, c_struct
 from mcugen.errors import UserError
 from mcugen.ir import Graph, Op, Tensor
-from mcugen.passes.stream_residual import BLOCK_KERNEL
+from mcugen.passes.stream_residual import BLOCK_KERNEL, CONV_KERNELS
 from mcugen.quant.fixedpoint import wrap_int32
 from mcugen.quant.lowering import lower
 
@@ -86,7 +86,7 @@ def choose_kernel(graph: Graph, op: Op) -> tuple[str | None, int]:
         p = lower(graph, op)
         w = graph.tensor(op.inputs[1])
         if w.shape[1] == 1 and w.shape[2] == 1 and p.pad_h == 0 and p.pad_w == 0:
-            return "mcugen_conv2d_1x1_s8", _columns_bytes(w.shape[3])
+            return "mcugen_conv2d_1x1_s8", columns_bytes(w.shape[3])
         return "mcugen_conv2d_s8", conv2d_scratch_bytes(w.shape)
     if op.kind == "DEPTHWISE_CONV_2D":
         p = lower(graph, op)
@@ -140,16 +140,38 @@ def subbyte_capable(graph: Graph, tensor_name: str, _via: Op | None = None) -> b
     return True
 
 
-def _columns_bytes(depth: int) -> int:
-    """Mirrors conv2d.c's column buffer: four output pixels' windows as int16, depth rounded up to 4."""
-    return (depth + 3) // 4 * 4 * 4 * 2
+def conv_row(depth: int) -> int:
+    """Mirrors conv2d.c's row_of(): a filter row of `depth` values padded to a multiple of 8."""
+    return (depth + 7) // 8 * 8
+
+
+def conv_filter(data: np.ndarray) -> np.ndarray:
+    """A CONV_2D filter (OHWI) as mcugen_conv2d_s8 and mcugen_conv2d_1x1_s8 take it: each output
+    channel's row zero-padded to conv_row(depth) values."""
+    rows = data.reshape(data.shape[0], -1)
+    padded = np.zeros((rows.shape[0], conv_row(rows.shape[1])), rows.dtype)
+    padded[:, :rows.shape[1]] = rows
+    return padded
+
+
+def filter_padding_bytes(op: Op, w: Tensor) -> int:
+    """The flash the zero padding of conv_filter adds to `op`'s filter (0 for other kernels)."""
+    if op.attrs.get("kernel") not in CONV_KERNELS:
+        return 0
+    depth = w.size // w.shape[0]
+    return w.shape[0] * (conv_row(depth) - depth)
+
+
+def columns_bytes(depth: int) -> int:
+    """Mirrors conv2d.c's column buffer: four output pixels' windows as int16, of a padded row."""
+    return conv_row(depth) * 4 * 2
 
 
 def conv2d_scratch_bytes(filter_shape: tuple[int, ...]) -> int:
     """Mirrors mcugen_conv2d_s8_scratch_size(): the columns plus one int8 window."""
     _, kh, kw, ic = filter_shape
     depth = kh * kw * ic
-    return _columns_bytes(depth) + (depth + 3) // 4 * 4
+    return columns_bytes(depth) + (depth + 3) // 4 * 4
 
 
 _SIMPLE_KERNELS = {
