@@ -382,7 +382,8 @@ def test_elementwise(call, kind, shape, mode, s1, s2, so, zps, activation, seed)
 
 
 @CASES
-@given(size=st.integers(1, 300), input_zp=st.integers(-128, 127), output_zp=st.integers(-128, 127),
+@given(size=st.integers(1, 300) | st.integers(512, 1100),  # the second range takes the 256-entry table
+       input_zp=st.integers(-128, 127), output_zp=st.integers(-128, 127),
        multiplier=st.integers(1 << 30, (1 << 31) - 1), shift=st.integers(-8, 2),
        seed=st.integers(0, 2**32 - 1), data=st.data())
 def test_requantize(call, size, input_zp, output_zp, multiplier, shift, seed, data):
@@ -410,9 +411,10 @@ def test_softmax(call, rows, depth, scale, input_zp, beta, seed):
 
 
 @CASES
-@given(scale=st.floats(2.0**-9, 2.0**-1), input_zp=st.integers(-128, 127))
-def test_logistic_all_inputs(call, scale, input_zp):
-    x = np.arange(-128, 128).astype(np.int8)
+@given(scale=st.floats(2.0**-9, 2.0**-1), input_zp=st.integers(-128, 127), repeats=st.sampled_from([1, 3]))
+def test_logistic_all_inputs(call, scale, input_zp, repeats):
+    """Every input once (per element), or shuffled three times over (through the table)."""
+    x = np.random.default_rng(input_zp + 128).permutation(np.tile(np.arange(-128, 128), repeats)).astype(np.int8)
     p = lower_op("LOGISTIC", [(x.shape, scale, input_zp)], (x.shape, 1.0 / 256, -128))
     out, out_ptr = call.buffer(x.size)
     call.lib.mcugen_logistic_s8(call.struct("mcugen_logistic_params", **vars(p)), x.size, call.i8(x), out_ptr)
@@ -420,9 +422,10 @@ def test_logistic_all_inputs(call, scale, input_zp):
     assert_same(out, ref.logistic(x, p))
 
 
-def test_in_place(call):
+@pytest.mark.parametrize("repeats", [1, 3])  # 768 elements: through the table
+def test_in_place(call, repeats):
     """Elementwise kernels may write over their (first) input."""
-    x = np.arange(-128, 128).astype(np.int8)
+    x = np.tile(np.arange(-128, 128), repeats).astype(np.int8)
     p = RequantizeParams(input_offset=3, output_offset=-7, multiplier=1 << 30, shift=1, act_min=-128, act_max=127)
     buf = x.copy()
     ptr = call.ffi.from_buffer("int8_t[]", buf, require_writable=True)

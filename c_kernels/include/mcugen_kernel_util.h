@@ -258,6 +258,36 @@ static inline uint32_t mcugen_read_u32(const void *p)
     return v;
 }
 
+/*
+ * An elementwise int8 -> int8 map has only 256 inputs: from MCUGEN_TABLE_MIN_SIZE elements on, a
+ * table of all 256 results (on the stack), computed once with the exact arithmetic, costs less than
+ * computing every element. out[i] = f(params, in[i]); out may be in. With f a constant at the call,
+ * the compiler inlines it.
+ */
+#define MCUGEN_TABLE_MIN_SIZE 512
+
+typedef int32_t (*mcugen_s8_map)(const void *params, int32_t x);
+
+static inline void mcugen_map_s8(mcugen_s8_map f, const void *params, const int8_t *in,
+                                 int32_t size, int8_t *out)
+{
+    int32_t i;
+    if (size >= MCUGEN_TABLE_MIN_SIZE) {
+        int8_t table[256];
+        const int8_t *const center = table + 128;
+        for (i = 0; i < 256; i++) {
+            table[i] = (int8_t)f(params, i - 128);
+        }
+        for (i = 0; i < size; i++) {
+            out[i] = center[in[i]];
+        }
+        return;
+    }
+    for (i = 0; i < size; i++) {
+        out[i] = (int8_t)f(params, in[i]);
+    }
+}
+
 #if defined(MCUGEN_DSP)
 /* Bytes 1 and 3 of x, sign-extended into two int16 lanes (GCC does not fold the rotation into
  * SXTB16 by itself). */
