@@ -128,9 +128,10 @@ def _conv_channels():
     once and twice, then the tail; depths that are no multiple of 8, on zero-padded filter rows,
     with a zero-filled last group (2, 9, 23, 27, 30) and a whole zero group after it (2, 9, 27); pixel
     counts that leave 3, 2 and 1 lanes in the last block; an odd channel count; 1x1 and padded,
-    strided 3x1 and 3x3 windows; right shifts from 2 to 28) and past it (a RELU clamp above -128,
-    on a multiple of 8 and on a padded depth: the C loop on padded rows). Each layer has its own
-    input."""
+    strided 3x1 and 3x3 windows; windows read straight from the input, rows of whole groups of
+    four (4x4 on one channel, 3x3 on eight) or copied (3x3 on three channels), and gathered at the
+    edges; right shifts from 2 to 28) and past it (a RELU clamp above -128, on a multiple of 8 and
+    on a padded depth: the C loop on padded rows). Each layer has its own input."""
     rng = np.random.default_rng(9)
     b = ModelBuilder(rng)
     cases = [((1, 5, 3, 24), 5, (1, 1), "VALID", "NONE"), ((1, 2, 3, 32), 7, (1, 1), "VALID", "NONE"),
@@ -141,7 +142,7 @@ def _conv_channels():
              ((1, 2, 2, 152), 3, (1, 1), "VALID", "NONE"), ((1, 3, 5, 2), 8, (1, 1), "VALID", "NONE"),
              ((1, 7, 4, 3), 9, (3, 1), "SAME", "NONE"), ((1, 3, 3, 23), 6, (1, 1), "VALID", "NONE"),
              ((1, 5, 4, 3), 5, (3, 3), "SAME", "NONE"), ((1, 2, 3, 30), 3, (1, 1), "VALID", "NONE"),
-             ((1, 3, 4, 13), 4, (1, 1), "VALID", "RELU")]
+             ((1, 3, 4, 13), 4, (1, 1), "VALID", "RELU"), ((1, 9, 6, 1), 5, (4, 4), "SAME", "NONE")]
     outputs = [b.conv2d(b.input(shape), out, kernel=kernel, stride=(2, 1) if kernel[0] == 3 else (1, 1),
                         padding=padding, activation=activation)
                for shape, out, kernel, padding, activation in cases]

@@ -42,6 +42,32 @@ static int32_t columns_bytes(int32_t depth)
     return row_of(depth) * PIXELS * (int32_t)sizeof(int16_t);
 }
 
+/* n bytes from src to dst, a word at a time where it can (unaligned words are single loads and
+ * stores on Cortex-M): a window's runs are seldom aligned, and a libc memcpy may copy those byte
+ * by byte. */
+static void copy_run(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n >= 4; n -= 4, dst += 4, src += 4) {
+        const uint32_t word = mcugen_read_u32(src);
+        memcpy(dst, &word, sizeof word);
+    }
+    for (; n > 0; n--) {
+        *dst++ = *src++;
+    }
+}
+
+/* n bytes of v from dst on, a word at a time (the firmware's memset stores bytes one by one). */
+static void fill_run(int8_t *dst, int8_t v, int32_t n)
+{
+    const uint32_t word = (uint32_t)(uint8_t)v * 0x01010101u;
+    for (; n >= 4; n -= 4, dst += 4) {
+        memcpy(dst, &word, sizeof word);
+    }
+    for (; n > 0; n--) {
+        *dst++ = v;
+    }
+}
+
 /* Widens pixel j's window (depth int8 values at src) into the column buffer. */
 static void widen_column(int16_t *cols, int32_t j, const int8_t *src, int32_t depth,
                          int32_t input_offset)
@@ -393,50 +419,56 @@ int32_t mcugen_conv2d_1x1_s8_scratch_size(const mcugen_dims *filter_dims)
     return columns_bytes(filter_dims->c);
 }
 
-/* n bytes from src to dst, a word at a time where it can (unaligned words are single loads and
- * stores on Cortex-M): a window's runs are seldom aligned, and a libc memcpy may copy those byte
- * by byte. */
-static void copy_run(int8_t *dst, const int8_t *src, int32_t n)
-{
-    for (; n >= 4; n -= 4, dst += 4, src += 4) {
-        const uint32_t word = mcugen_read_u32(src);
-        memcpy(dst, &word, sizeof word);
-    }
-    for (; n > 0; n--) {
-        *dst++ = *src++;
-    }
-}
-
 /*
- * The window of one output pixel as kh*kw*in_ch int8 values in filter order. Taps in the
- * padding get the input zero point (-input_offset), which widens to 0.
+ * Pixel j's window (of flat output pixel `pixel`), widened into the column buffer. A window that
+ * lies inside the input with contiguous rows (undilated along W, or one tap wide) is read row by
+ * row straight from the input: each row widened in place when it is whole groups of four values,
+ * else copied into col first. Any other window is gathered into col as kh*kw*in_ch int8 values in
+ * filter order, taps in the padding getting the input zero point (-input_offset, which widens to
+ * 0), and widened from there.
  */
-static void im2col(int8_t *col, int32_t pixel, const mcugen_conv_params *p,
-                   const mcugen_dims *in_dims, const int8_t *input, const mcugen_dims *f_dims,
-                   const mcugen_dims *out_dims)
+static void gather_column(int16_t *cols, int32_t j, int8_t *col, int32_t pixel,
+                          const mcugen_conv_params *p, const mcugen_dims *in_dims,
+                          const int8_t *input, const mcugen_dims *f_dims,
+                          const mcugen_dims *out_dims)
 {
     const int32_t ch = in_dims->c;
     const int32_t row_len = f_dims->w * ch;
+    const int32_t depth = f_dims->h * row_len;
     const int8_t pad = (int8_t)(-p->input_offset);
     int32_t b, y0, x0, kx0, kx1, ky, run;
     pixel_origin(pixel, p, out_dims, &b, &y0, &x0);
     mcugen_window(x0, p->dilation_w, f_dims->w, in_dims->w, &kx0, &kx1);
-    run = p->dilation_w == 1 ? kx1 - kx0 : 1; /* taps per memcpy: all of them when undilated */
+    run = p->dilation_w == 1 ? kx1 - kx0 : 1; /* taps per copy: all of them when undilated */
+    if (run == f_dims->w && y0 >= 0 && y0 + (f_dims->h - 1) * p->dilation_h < in_dims->h) {
+        const int8_t *src = input + ((b * in_dims->h + y0) * in_dims->w + x0) * ch;
+        const int32_t step = p->dilation_h * in_dims->w * ch;
+        if (row_len % 4 == 0) { /* each row whole groups: its own part of the column */
+            for (ky = 0; ky < f_dims->h; ky++, src += step) {
+                widen_column(cols + ky * row_len * PIXELS, j, src, row_len, p->input_offset);
+            }
+            return;
+        }
+        for (ky = 0; ky < f_dims->h; ky++, src += step) {
+            copy_run(col + ky * row_len, src, row_len);
+        }
+        widen_column(cols, j, col, depth, p->input_offset);
+        return;
+    }
+    fill_run(col, pad, depth); /* then the taps inside the input over it */
     for (ky = 0; ky < f_dims->h; ky++) {
         const int32_t y = y0 + ky * p->dilation_h;
-        int8_t *dst = col + ky * row_len;
         int32_t src, kx;
-        if (y < 0 || y >= in_dims->h || kx0 >= kx1) {
-            memset(dst, pad, (size_t)row_len);
+        if (y < 0 || y >= in_dims->h) {
             continue;
         }
         src = ((b * in_dims->h + y) * in_dims->w + x0) * ch; /* may index the padding */
-        memset(dst, pad, (size_t)(kx0 * ch));
         for (kx = kx0; kx < kx1; kx += run) {
-            copy_run(dst + kx * ch, input + (src + kx * p->dilation_w * ch), run * ch);
+            copy_run(col + ky * row_len + kx * ch, input + (src + kx * p->dilation_w * ch),
+                     run * ch);
         }
-        memset(dst + kx1 * ch, pad, (size_t)((f_dims->w - kx1) * ch));
     }
+    widen_column(cols, j, col, depth, p->input_offset);
 }
 
 /* The outputs of the block at `pix`; lanes past the last pixel repeat it (see mcugen_lane). */
@@ -471,9 +503,8 @@ void mcugen_conv2d_s8(void *scratch, const mcugen_conv_params *params,
     for (pix = 0; pix < pixels; pix += PIXELS) {
         block_outputs dst;
         for (j = 0; j < PIXELS; j++) {
-            im2col(col, mcugen_lane(pix, j, pixels), params, input_dims, input, filter_dims,
-                   output_dims);
-            widen_column(cols, j, col, depth, params->input_offset);
+            gather_column(cols, j, col, mcugen_lane(pix, j, pixels), params, input_dims, input,
+                          filter_dims, output_dims);
         }
         dst = outputs_of(params, output, pix, pixels, out_ch);
         conv_block(cols, &layer, &dst);
