@@ -156,9 +156,11 @@ def multipliers(rng: np.random.Generator, channels: int, acc_std: float, per_cha
 
 @st.composite
 def conv_case(draw, depthwise: bool = False, pointwise: bool = False, channels4: bool = False):
-    """channels4: the shapes of mcugen_depthwise_conv2d_c4_s8 (at least 4 channels, a multiple of
-    4 or not, depth multiplier 1)."""
-    kh, kw = (1, 1) if pointwise else (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    """channels4: the shapes of mcugen_depthwise_conv2d_c4_s8 (at least 4 output channels, a
+    multiple of 4 or not, depth multiplier 1, 2 or 4, windows up to 8x8)."""
+    # channels4: up to 8x8, past the 49 taps (7x7) that kernel widens onto the stack
+    most = 8 if channels4 else 4
+    kh, kw = (1, 1) if pointwise else (draw(st.integers(1, most)), draw(st.integers(1, most)))
     stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     dilation = (1, 1) if pointwise else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     padding = "VALID" if pointwise else draw(st.sampled_from(["SAME", "VALID"]))
@@ -169,8 +171,8 @@ def conv_case(draw, depthwise: bool = False, pointwise: bool = False, channels4:
         kh, kw, dilation, padding = 1, 1, (1, 1), "VALID"
         oh, pad_h = window_padding(h, 1, stride[0], 1, "VALID")
         ow, pad_w = window_padding(w, 1, stride[1], 1, "VALID")
-    in_ch = draw(st.integers(4, 13)) if channels4 else draw(st.integers(1, 9))
-    dm = draw(st.integers(1, 3)) if depthwise and not channels4 else 1
+    dm = draw(st.sampled_from([1, 1, 2, 4]) if channels4 else st.integers(1, 3)) if depthwise else 1
+    in_ch = draw(st.integers(-(-4 // dm), 13)) if channels4 else draw(st.integers(1, 9))
     out_ch = in_ch * dm if depthwise else draw(st.integers(1, 9))
     output_zp = draw(st.integers(-128, 127))
     act_min, act_max = draw(act_range(output_zp))

@@ -182,8 +182,36 @@ def _depthwise_tails():
     return graph
 
 
+def _depthwise_general():
+    """Depthwise layers through depthwise_conv2d.c's four-channel kernel outside the 3x3 strip:
+    depth multiplier 2 (7 input channels: a tail group that stores two lanes; dilated (2, 1)) and 4,
+    padded so that border pixels take the per-tap loop and inner ones the flat runs; 5 channels
+    with a 5x5 window and stride (2, 1), run in place with per-channel multipliers of which some
+    the short requantization does not take (store_lanes and store_tail) and with a RELU clamp; and
+    an 8x7 window, past the widened taps (the generic kernel, also in place). Multipliers 2 and 4
+    write a wider output: not in place."""
+    rng = np.random.default_rng(11)
+    b = ModelBuilder(rng)
+    x = b.conv2d(b.input((1, 9, 11, 3)), 7, kernel=(1, 1), padding="VALID")
+    x = b.depthwise_conv2d(x, kernel=(3, 5), dilation=(2, 1), depth_multiplier=2, activation="NONE")
+    x = b.conv2d(x, 5, kernel=(1, 1), padding="VALID")
+    x = b.depthwise_conv2d(x, kernel=(5, 5), stride=(2, 1), activation="RELU")
+    x = b.depthwise_conv2d(x, kernel=(2, 3), depth_multiplier=4, padding="SAME", activation="NONE")
+    x = b.depthwise_conv2d(x, kernel=(8, 7), activation="NONE")
+    graph = compile_graph(load_tflite(b.finish([b.conv2d(x, 3, kernel=(1, 1), padding="VALID")])))
+    depthwise = [i for i, op in enumerate(graph.ops) if op.kind == "DEPTHWISE_CONV_2D"]
+    assert len(depthwise) == 4
+    assert all(graph.ops[i].attrs["kernel"] == "mcugen_depthwise_conv2d_c4_s8" for i in depthwise)
+    overlaps = graph.attrs["memory_plan"].overlaps
+    assert [overlaps.get(i, 0) < 0 for i in depthwise] == [False, True, False, True]
+    _set_multipliers(graph, depthwise[1], [0.3, 0.02, 0.7, 0.01, 0.05], rng, nonzero=0.5)
+    graph.tensor(graph.ops[depthwise[1]].outputs[0]).quant.zero_point[:] = -20  # the RELU bites
+    return graph
+
+
 @pytest.mark.parametrize("key,make", [("fc-paths", _fc_paths), ("conv-requant", _conv_requant),
                                       ("conv-channels", _conv_channels),
-                                      ("depthwise-tails", _depthwise_tails)])
+                                      ("depthwise-tails", _depthwise_tails),
+                                      ("depthwise-general", _depthwise_general)])
 def test_dsp_kernel_paths(key, make, tmp_path):
     _check_firmware(make(), key, tmp_path)

@@ -203,11 +203,13 @@ void mcugen_depthwise_conv2d_s8(const mcugen_conv_params *params,
                                 const mcugen_dims *output_dims, int8_t *output);
 
 /*
- * DEPTHWISE_CONV_2D for depth_multiplier 1 and at least 4 channels (the common case, chosen at
- * generation time), any dilation: four channels per lane group, with SIMD taps on Cortex-M; when
- * the channel count is not a multiple of 4, the last group overlaps the previous one and stores
- * only its new channels. Same result as mcugen_depthwise_conv2d_s8 on such a layer. No scratch.
- * Groups run one after the other over all pixels, each pixel written after its window was read.
+ * DEPTHWISE_CONV_2D for depth_multiplier 1, 2 or a multiple of 4 and at least 4 output channels
+ * (chosen at generation time), any dilation: four output channels per lane group, with SIMD taps
+ * on Cortex-M; when the channel count is not a multiple of 4, the last group overlaps the
+ * previous one and stores only its new channels. Same result as mcugen_depthwise_conv2d_s8 on
+ * such a layer (which it calls for other layers and for windows of more than 49 taps). No
+ * scratch. Groups run one after the other over all pixels, each pixel written after its window
+ * was read.
  */
 void mcugen_depthwise_conv2d_c4_s8(const mcugen_conv_params *params,
                                    const mcugen_quant_params *quant,

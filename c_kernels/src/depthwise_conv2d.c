@@ -33,36 +33,69 @@ static inline mcugen_acc4 window_lanes(mcugen_acc4 acc, const int8_t *x, int32_t
     return acc;
 }
 
+/* The most taps the four-channel path widens onto the stack (7x7); wider windows take
+ * mcugen_depthwise_conv2d_s8. */
+#define DW_TAPS 49
+
 /*
- * window_lanes for four adjacent channels (lane distance 1 in input and filter): on Cortex-M
- * with DSP, one word of four inputs and one of four weights per tap, widened with SXTB16, the
- * offset added to two inputs at once, and one 16x16 multiply-accumulate per lane.
+ * One tap of four adjacent output channels o..o+3 (o a multiple of dm): lane i multiplies input
+ * byte x[i / dm] by weight i of w, four weights widened as mcugen_widen4 lays them out (0, 2, 1, 3).
+ * dm is a literal 1, 2 or 4 (4 stands for any multiple of 4: all lanes read x[0]). On Cortex-M with
+ * DSP, dm 1 widens one word of four inputs with SXTB16; dm 2 and 4 load the one or two bytes they
+ * need; each lane is one 16x16 multiply-accumulate on the halves that line up.
  */
-static inline mcugen_acc4 window_adjacent(mcugen_acc4 acc, const int8_t *x, int32_t x_row,
-                                          int32_t x_col, const int8_t *w, int32_t w_row,
-                                          int32_t w_col, int32_t rows, int32_t cols,
-                                          int32_t input_offset)
+static inline mcugen_acc4 dw_tap(mcugen_acc4 acc, const int8_t *x, const int16_t *w, int32_t dm)
 {
 #if defined(MCUGEN_DSP)
-    const uint32_t offsets = ((uint32_t)input_offset & 0xFFFFu) * 0x10001u;
-    int32_t r, k;
-    for (r = 0; r < rows; r++, x += x_row, w += w_row) {
-        const int8_t *xp = x, *wp = w;
-        for (k = 0; k < cols; k++, xp += x_col, wp += w_col) {
-            const uint32_t xs = mcugen_read_u32(xp), ws = mcugen_read_u32(wp);
-            const uint32_t x02 = __sadd16(__sxtb16(xs), offsets);
-            const uint32_t x13 = __sadd16(mcugen_sxtb16_odd(xs), offsets);
-            const uint32_t w02 = __sxtb16(ws), w13 = mcugen_sxtb16_odd(ws);
-            acc.l0 = __smlabb((int32_t)x02, (int32_t)w02, acc.l0);
-            acc.l1 = __smlabb((int32_t)x13, (int32_t)w13, acc.l1);
-            acc.l2 = __smlatt((int32_t)x02, (int32_t)w02, acc.l2);
-            acc.l3 = __smlatt((int32_t)x13, (int32_t)w13, acc.l3);
+    const int32_t w02 = (int32_t)mcugen_read_u32(w), w13 = (int32_t)mcugen_read_u32(w + 2);
+    if (dm == 1) {
+        const uint32_t xs = mcugen_read_u32(x);
+        const int32_t x02 = (int32_t)__sxtb16(xs), x13 = (int32_t)mcugen_sxtb16_odd(xs);
+        acc.l0 = __smlabb(x02, w02, acc.l0);
+        acc.l1 = __smlabb(x13, w13, acc.l1);
+        acc.l2 = __smlatt(x02, w02, acc.l2);
+        acc.l3 = __smlatt(x13, w13, acc.l3);
+    } else {
+        const int32_t lo = x[0], hi = x[2 / dm]; /* lanes 0, 1 and lanes 2, 3 */
+        acc.l0 = __smlabb(lo, w02, acc.l0);
+        acc.l1 = __smlabb(lo, w13, acc.l1);
+        acc.l2 = __smlabt(hi, w02, acc.l2);
+        acc.l3 = __smlabt(hi, w13, acc.l3);
+    }
+#else
+    acc.l0 += x[0] * w[0];
+    acc.l1 += x[1 / dm] * w[2];
+    acc.l2 += x[2 / dm] * w[1];
+    acc.l3 += x[3 / dm] * w[3];
+#endif
+    return acc;
+}
+
+/* dw_tap over rows x cols taps, x_row / x_col apart in the input and w_row / 4 apart in the
+ * widened weights (no offset: the caller folds it into acc). */
+static inline mcugen_acc4 dw_window(mcugen_acc4 acc, const int8_t *x, int32_t x_row,
+                                    int32_t x_col, const int16_t *w, int32_t w_row, int32_t rows,
+                                    int32_t cols, int32_t dm)
+{
+    const int8_t *const x_end = x + rows * x_row;
+    for (; x < x_end; x += x_row, w += w_row) {
+        const int8_t *xp = x;
+        const int16_t *wp = w, *const wp_end = w + 4 * cols;
+        for (; wp < wp_end; xp += x_col, wp += 4) {
+            acc = dw_tap(acc, xp, wp, dm);
         }
     }
     return acc;
-#else
-    return window_lanes(acc, x, 1, x_row, x_col, w, 1, w_row, w_col, rows, cols, input_offset);
-#endif
+}
+
+/* dw_window with dm as a literal in each call (2 for dm 2, 4 for multiples of 4). */
+static inline mcugen_acc4 dw_window_dm(mcugen_acc4 acc, const int8_t *x, int32_t x_row,
+                                       int32_t x_col, const int16_t *w, int32_t w_row,
+                                       int32_t rows, int32_t cols, int32_t dm)
+{
+    return dm == 1   ? dw_window(acc, x, x_row, x_col, w, w_row, rows, cols, 1)
+           : dm == 2 ? dw_window(acc, x, x_row, x_col, w, w_row, rows, cols, 2)
+                     : dw_window(acc, x, x_row, x_col, w, w_row, rows, cols, 4);
 }
 
 /* A lane group's requantization: its four channels' constants and the output clamp. */
@@ -72,6 +105,11 @@ typedef struct {
     int32_t act_min;
     int32_t act_max;
     int32_t keep; /* lanes stored, the last ones: 4 but in a c4 tail group (see store_tail) */
+#if defined(MCUGEN_DSP)
+    mcugen_requant_fast fast[4]; /* the short sequence's constants, if all four take it: */
+    int32_t all_fast;
+    uint32_t min4, max4; /* act_min / act_max in each byte */
+#endif
 } lane_requant;
 
 /* *q = the requantization of output channels first + i * lane, i = 0..3 (filled in place: a
@@ -88,6 +126,14 @@ static void lane_requant_init(lane_requant *q, const mcugen_conv_params *params,
     q->act_min = params->act_min;
     q->act_max = params->act_max;
     q->keep = keep;
+#if defined(MCUGEN_DSP)
+    q->all_fast = 1;
+    for (i = 0; i < 4; i++) {
+        q->all_fast &= mcugen_requant_fast_of(quant, first + i * lane, &q->fast[i]);
+    }
+    q->min4 = mcugen_splat4(params->act_min);
+    q->max4 = mcugen_splat4(params->act_max);
+#endif
 }
 
 /* Requantizes four lanes and stores them as out[i * lane]. Out of line, so that the pixel loop
@@ -119,6 +165,69 @@ static MCUGEN_NOINLINE void store_tail(mcugen_acc4 acc, int8_t *out, int32_t lan
     int8_t lanes[4];
     store_lanes(acc, lanes, 1, q);
     copy_last_lanes(out, lane, lanes, q->keep);
+}
+
+/* Requantizes four adjacent lanes and stores the last q->keep of them at out: on Cortex-M with
+ * DSP, when all four channels take the short requantization, as one word packed and clamped at
+ * once (byte by byte in a tail group). */
+static inline void store_group(mcugen_acc4 acc, int8_t *out, const lane_requant *q)
+{
+#if defined(MCUGEN_DSP)
+    if (q->all_fast) {
+        const int32_t offset = q->output_offset;
+        const uint32_t v = mcugen_clamp4(
+            mcugen_pack4(mcugen_requant_fast_s8(acc.l0, q->fast[0], offset),
+                         mcugen_requant_fast_s8(acc.l1, q->fast[1], offset),
+                         mcugen_requant_fast_s8(acc.l2, q->fast[2], offset),
+                         mcugen_requant_fast_s8(acc.l3, q->fast[3], offset)),
+            q->min4, q->max4);
+        if (q->keep == 4) {
+            memcpy(out, &v, sizeof v);
+        } else {
+            copy_last_lanes(out, 1, (const int8_t *)&v, q->keep);
+        }
+        return;
+    }
+#endif
+    if (q->keep == 4) {
+        store_lanes(acc, out, 1, q);
+    } else {
+        store_tail(acc, out, 1, q);
+    }
+}
+
+/* A lane group of mcugen_depthwise_conv2d_c4_s8 for its pixels whose window lies inside the
+ * input: the taps as one flat list, each an input offset from the window's first tap and four
+ * widened weights. */
+typedef struct {
+    int16_t w[4 * DW_TAPS];
+    const int32_t *offsets; /* taps entries */
+    int32_t taps;
+    mcugen_acc4 bias; /* bias + input offset * the weight sums */
+} dw_group;
+
+static inline mcugen_acc4 dw_flat(mcugen_acc4 acc, const int8_t *x, const dw_group *g, int32_t dm)
+{
+    const int32_t *off = g->offsets, *const end = off + g->taps;
+    const int16_t *w = g->w;
+    for (; off < end; off++, w += 4) {
+        acc = dw_tap(acc, x + *off, w, dm);
+    }
+    return acc;
+}
+
+/* count full-window pixels, x_step apart in the input and ch apart in the output. Out of line:
+ * its registers are not the border pixels'. */
+static MCUGEN_NOINLINE void dw_run(const dw_group *g, const lane_requant *q, const int8_t *x,
+                                   int32_t x_step, int8_t *out, int32_t ch, int32_t count,
+                                   int32_t dm)
+{
+    for (; count > 0; count--, x += x_step, out += ch) {
+        const mcugen_acc4 acc = dm == 1   ? dw_flat(g->bias, x, g, 1)
+                                : dm == 2 ? dw_flat(g->bias, x, g, 2)
+                                          : dw_flat(g->bias, x, g, 4);
+        store_group(acc, out, q);
+    }
 }
 
 /*
@@ -359,6 +468,93 @@ static MCUGEN_NOINLINE void depthwise3x3_c4(const mcugen_conv_params *params,
 }
 #endif
 
+/* Every shape but the 3x3 strip's, out of line: its stack frame is not the strip path's. */
+static MCUGEN_NOINLINE void depthwise_c4(const mcugen_conv_params *params,
+                                         const mcugen_quant_params *quant,
+                                         const mcugen_dims *input_dims, const int8_t *input,
+                                         const mcugen_dims *filter_dims, const int8_t *filter,
+                                         const int32_t *bias, const mcugen_dims *output_dims,
+                                         int8_t *output)
+{
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, in_ch = input_dims->c;
+    const int32_t f_h = filter_dims->h, f_w = filter_dims->w, taps = f_h * f_w;
+    const int32_t out_h = output_dims->h, out_w = output_dims->w, ch = output_dims->c;
+    const int32_t stride_h = params->stride_h, stride_w = params->stride_w;
+    const int32_t dil_h = params->dilation_h, dil_w = params->dilation_w;
+    const int32_t pad_h = params->pad_h, pad_w = params->pad_w, offset = params->input_offset;
+    const int32_t dm = params->depth_multiplier;
+    const int32_t x_row = dil_h * in_w * in_ch, x_col = dil_w * in_ch;
+    /* columns x_lo <= x < x_hi have their whole window inside an input row */
+    const int32_t x_lo = (pad_w + stride_w - 1) / stride_w, span = in_w - (f_w - 1) * dil_w + pad_w;
+    const int32_t x_hi = mcugen_min(span > 0 ? (span - 1) / stride_w + 1 : 0, out_w);
+    int32_t offsets[DW_TAPS];
+    dw_group grp;
+    int32_t b, y, x, c, k;
+    /* what the four-lane taps do not cover (choose_kernel in mcugen/codegen/layers.py does not
+     * pick this kernel for the last two) */
+    if (taps > DW_TAPS || ch < 4 || !(dm == 1 || dm == 2 || dm % 4 == 0)) {
+        mcugen_depthwise_conv2d_s8(params, quant, input_dims, input, filter_dims, filter, bias,
+                                   output_dims, output);
+        return;
+    }
+    for (k = 0; k < taps; k++) {
+        offsets[k] = k / f_w * x_row + k % f_w * x_col;
+    }
+    grp.offsets = offsets;
+    grp.taps = taps;
+    for (c = 0; c < ch; c += 4) {
+        int32_t keep;
+        const int32_t g = group_first(c, ch, &keep);
+        const mcugen_acc4 bias4 = mcugen_bias4(bias, g, 1, 0);
+        lane_requant q;
+        lane_requant_init(&q, params, quant, g, 1, keep);
+        /* a full window has its offset term in the bias: sum (x + off) w = sum x w + off sum w */
+        grp.bias = mcugen_add_scaled4(bias4, mcugen_window_sum4_lanes(filter + g, 1, 0, ch, 1, taps),
+                                      offset);
+        for (k = 0; k < taps; k++) {
+            mcugen_widen4(filter + g + k * ch, 0, grp.w + 4 * k);
+        }
+        for (b = 0; b < output_dims->n; b++) {
+            const int8_t *in_b = input + b * in_h * in_w * in_ch + g / dm;
+            for (y = 0; y < out_h; y++) {
+                const int32_t y0 = y * stride_h - pad_h;
+                int8_t *const out = output + ((b * out_h + y) * out_w) * ch + g;
+                int32_t ky0, ky1;
+                mcugen_window(y0, dil_h, f_h, in_h, &ky0, &ky1);
+                {
+                    const int32_t rows = ky1 - ky0; /* may be 0 (a dilated window can miss) */
+                    const int8_t *const in_row = in_b + (y0 + ky0 * dil_h) * in_w * in_ch;
+                    const int32_t run_end = rows == f_h ? x_hi : 0;
+                    for (x = 0; x < out_w; x++) {
+                        const int32_t x0 = x * stride_w - pad_w;
+                        if (x == x_lo && x < run_end) {
+                            dw_run(&grp, &q, in_row + x0 * in_ch, stride_w * in_ch, out + x * ch,
+                                   ch, run_end - x, dm);
+                            x = run_end - 1;
+                        } else {
+                            /* a border pixel: its taps inside the input, their offset term */
+                            int32_t kx0, kx1;
+                            mcugen_window(x0, dil_w, f_w, in_w, &kx0, &kx1);
+                            {
+                                const int32_t first = ky0 * f_w + kx0, cols = kx1 - kx0;
+                                const mcugen_acc4 acc = mcugen_add_scaled4(
+                                    bias4,
+                                    mcugen_window_sum4_lanes(filter + g + first * ch, 1, f_w * ch,
+                                                             ch, rows, cols),
+                                    offset);
+                                store_group(dw_window_dm(acc, in_row + (x0 + kx0 * dil_w) * in_ch,
+                                                         x_row, x_col, grp.w + 4 * first,
+                                                         4 * f_w, rows, cols, dm),
+                                            out + x * ch, &q);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 void mcugen_depthwise_conv2d_c4_s8(const mcugen_conv_params *params,
                                    const mcugen_quant_params *quant,
                                    const mcugen_dims *input_dims, const int8_t *input,
@@ -366,59 +562,13 @@ void mcugen_depthwise_conv2d_c4_s8(const mcugen_conv_params *params,
                                    const int32_t *bias, const mcugen_dims *output_dims,
                                    int8_t *output)
 {
-    typedef void store_fn(mcugen_acc4, int8_t *, int32_t, const lane_requant *);
-    const int32_t in_h = input_dims->h, in_w = input_dims->w, ch = input_dims->c;
-    const int32_t f_h = filter_dims->h, f_w = filter_dims->w;
-    const int32_t out_h = output_dims->h, out_w = output_dims->w;
-    const int32_t stride_h = params->stride_h, stride_w = params->stride_w;
-    const int32_t dil_h = params->dilation_h, dil_w = params->dilation_w;
-    const int32_t pad_h = params->pad_h, pad_w = params->pad_w, offset = params->input_offset;
-    const int32_t x_row = dil_h * in_w * ch, x_col = dil_w * ch;
-    int32_t b, y, x, c;
 #if defined(MCUGEN_DSP)
-    if (f_h == 3 && f_w == 3 && dil_h == 1 && dil_w == 1 &&
-        (out_w - 1) * stride_w + 3 <= DW3X3_STRIP) {
+    if (filter_dims->h == 3 && filter_dims->w == 3 && params->dilation_h == 1 &&
+        params->dilation_w == 1 && params->depth_multiplier == 1 &&
+        (output_dims->w - 1) * params->stride_w + 3 <= DW3X3_STRIP) {
         depthwise3x3_c4(params, quant, input_dims, input, filter, bias, output_dims, output);
         return;
     }
 #endif
-    for (c = 0; c < ch; c += 4) {
-        int32_t keep;
-        const int32_t g = group_first(c, ch, &keep);
-        const mcugen_acc4 bias4 = mcugen_bias4(bias, g, 1, 0);
-        const mcugen_acc4 bias_full = mcugen_add_scaled4(
-            bias4, mcugen_window_sum4_lanes(filter + g, 1, 0, ch, 1, f_h * f_w), offset);
-        store_fn *const store = keep == 4 ? store_lanes : store_tail; /* chosen once a group */
-        lane_requant q;
-        lane_requant_init(&q, params, quant, g, 1, keep);
-        for (b = 0; b < output_dims->n; b++) {
-            const int8_t *in_b = input + b * in_h * in_w * ch + g;
-            int8_t *out = output + b * out_h * out_w * ch + g;
-            for (y = 0; y < out_h; y++) {
-                const int32_t y0 = y * stride_h - pad_h;
-                int32_t ky0, ky1;
-                mcugen_window(y0, dil_h, f_h, in_h, &ky0, &ky1);
-                for (x = 0; x < out_w; x++, out += ch) {
-                    const int32_t x0 = x * stride_w - pad_w;
-                    int32_t kx0, kx1;
-                    mcugen_window(x0, dil_w, f_w, in_w, &kx0, &kx1);
-                    {
-                        /* rows or cols may be 0 (a dilated window can miss): bias only */
-                        const int32_t rows = ky1 - ky0, cols = kx1 - kx0;
-                        const int8_t *xw =
-                            in_b + ((y0 + ky0 * dil_h) * in_w + x0 + kx0 * dil_w) * ch;
-                        const int8_t *ww = filter + g + (ky0 * f_w + kx0) * ch;
-                        /* a full window has its offset term in bias_full: no add per tap */
-                        const mcugen_acc4 acc =
-                            rows == f_h && cols == f_w
-                                ? window_adjacent(bias_full, xw, x_row, x_col, ww, f_w * ch, ch,
-                                                  rows, cols, 0)
-                                : window_adjacent(bias4, xw, x_row, x_col, ww, f_w * ch, ch, rows,
-                                                  cols, offset);
-                        store(acc, out, 1, &q);
-                    }
-                }
-            }
-        }
-    }
+    depthwise_c4(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output);
 }

@@ -90,9 +90,10 @@ def choose_kernel(graph: Graph, op: Op) -> tuple[str | None, int]:
         return "mcugen_conv2d_s8", conv2d_scratch_bytes(w.shape)
     if op.kind == "DEPTHWISE_CONV_2D":
         p = lower(graph, op)
-        channels = graph.tensor(op.inputs[0]).shape[-1]
-        # four-channel groups need four channels; depth multipliers > 1 stay on the generic kernel
-        if p.depth_multiplier == 1 and channels >= 4:
+        dm, channels = p.depth_multiplier, graph.tensor(op.outputs[0]).shape[-1]
+        # groups of four output channels, whose lanes read input channels (c, c+1, c+2, c+3),
+        # (c, c, c+1, c+1) or (c, c, c, c): other depth multipliers stay on the generic kernel
+        if channels >= 4 and (dm in (1, 2) or dm % 4 == 0):
             return "mcugen_depthwise_conv2d_c4_s8", 0
     if op.kind in ("RESHAPE", "SQUEEZE"):
         return None, 0

@@ -138,6 +138,8 @@ def _raster_offset(graph: Graph, op: Op) -> int | None:
                       still_needed * in_c - (pixels + 1) * out_c)
     delta = int(bounds.min())
     if op.attrs.get("kernel") == "mcugen_depthwise_conv2d_c4_s8":
+        if out_c != in_c:
+            return None  # depth multiplier > 1: a group's output channels are not its input's
         # channel groups sweep all pixels: whole pixels apart, a group overwrites only its own
         # channels (an overlapping tail group stores only channels no earlier group wrote)
         delta = delta // out_c * out_c
