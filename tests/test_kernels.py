@@ -157,9 +157,9 @@ def multipliers(rng: np.random.Generator, channels: int, acc_std: float, per_cha
 @st.composite
 def conv_case(draw, depthwise: bool = False, pointwise: bool = False, channels4: bool = False):
     """channels4: the shapes of mcugen_depthwise_conv2d_c4_s8 (at least 4 output channels, a
-    multiple of 4 or not, depth multiplier 1, 2 or 4, windows up to 8x8)."""
-    # channels4: up to 8x8, past the 49 taps (7x7) that kernel widens onto the stack
-    most = 8 if channels4 else 4
+    multiple of 4 or not, depth multiplier 1, 2 or 4, windows up to the 7x7 it widens onto the
+    stack)."""
+    most = 7 if channels4 else 4
     kh, kw = (1, 1) if pointwise else (draw(st.integers(1, most)), draw(st.integers(1, most)))
     stride = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     dilation = (1, 1) if pointwise else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
@@ -245,6 +245,8 @@ def test_depthwise_conv2d_c4(call, case):
     x, filt, bias, p, out_shape = case
     want = ref.depthwise_conv2d(x, filt, bias, p, out_shape)
     assert_same(run_conv(call, "depthwise_conv2d_c4", x, filt, bias, p, out_shape), want)
+    if filt.shape[1:3] == (3, 3) and (p.dilation_h, p.dilation_w, p.depth_multiplier) == (1, 1, 1):
+        assert_same(run_conv(call, "depthwise_conv2d_3x3", x, filt, bias, p, out_shape), want)
 
 
 @FEW

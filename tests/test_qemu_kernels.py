@@ -159,7 +159,8 @@ def _conv_channels():
 def _depthwise_tails():
     """Depthwise layers through depthwise_conv2d.c's four-channel kernel with channel counts that
     are not multiples of four (a last lane group that overlaps the previous one and stores only
-    its new channels): the 3x3 strip path (23 channels; 6 with stride 2), the general path (1x5
+    its new channels): the 3x3 strip path (mcugen_depthwise_conv2d_3x3_s8: 23 channels; 6 with
+    stride 2), the general path (1x5
     windows, stride 2; a 3x3 row too wide for the strip), dilated windows (5x3 dilated (1, 2); 2x2
     dilated (4, 4), whose windows may miss the input). Every one runs in place over its input,
     so that the overlapped lanes read channels the previous group has already overwritten."""
@@ -176,8 +177,8 @@ def _depthwise_tails():
     y = b.depthwise_conv2d(y, kernel=(2, 2), dilation=(4, 4), activation="NONE")
     graph = compile_graph(load_tflite(b.finish([b.conv2d(v, 3, kernel=(1, 1), padding="VALID") for v in (x, y)])))
     depthwise = [i for i, op in enumerate(graph.ops) if op.kind == "DEPTHWISE_CONV_2D"]
-    assert len(depthwise) == 6
-    assert all(graph.ops[i].attrs["kernel"] == "mcugen_depthwise_conv2d_c4_s8" for i in depthwise)
+    kernels = [graph.ops[i].attrs["kernel"] for i in depthwise]  # the two undilated 3x3 that fit a strip
+    assert sorted(kernels) == ["mcugen_depthwise_conv2d_3x3_s8"] * 2 + ["mcugen_depthwise_conv2d_c4_s8"] * 4
     assert all(graph.attrs["memory_plan"].overlaps.get(i, 0) < 0 for i in depthwise)
     return graph
 
@@ -188,7 +189,7 @@ def _depthwise_general():
     padded so that border pixels take the per-tap loop and inner ones the flat runs; 5 channels
     with a 5x5 window and stride (2, 1), run in place with per-channel multipliers of which some
     the short requantization does not take (store_lanes and store_tail) and with a RELU clamp; and
-    an 8x7 window, past the widened taps (the generic kernel, also in place). Multipliers 2 and 4
+    an 8x7 window, past the taps it widens (the generic kernel, not in place). Multipliers 2 and 4
     write a wider output: not in place."""
     rng = np.random.default_rng(11)
     b = ModelBuilder(rng)
@@ -200,10 +201,10 @@ def _depthwise_general():
     x = b.depthwise_conv2d(x, kernel=(8, 7), activation="NONE")
     graph = compile_graph(load_tflite(b.finish([b.conv2d(x, 3, kernel=(1, 1), padding="VALID")])))
     depthwise = [i for i, op in enumerate(graph.ops) if op.kind == "DEPTHWISE_CONV_2D"]
-    assert len(depthwise) == 4
-    assert all(graph.ops[i].attrs["kernel"] == "mcugen_depthwise_conv2d_c4_s8" for i in depthwise)
+    assert [graph.ops[i].attrs["kernel"] for i in depthwise] == ["mcugen_depthwise_conv2d_c4_s8"] * 3 + [
+        "mcugen_depthwise_conv2d_s8"]
     overlaps = graph.attrs["memory_plan"].overlaps
-    assert [overlaps.get(i, 0) < 0 for i in depthwise] == [False, True, False, True]
+    assert [overlaps.get(i, 0) < 0 for i in depthwise] == [False, True, False, False]
     _set_multipliers(graph, depthwise[1], [0.3, 0.02, 0.7, 0.01, 0.05], rng, nonzero=0.5)
     graph.tensor(graph.ops[depthwise[1]].outputs[0]).quant.zero_point[:] = -20  # the RELU bites
     return graph

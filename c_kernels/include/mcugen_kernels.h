@@ -203,13 +203,12 @@ void mcugen_depthwise_conv2d_s8(const mcugen_conv_params *params,
                                 const mcugen_dims *output_dims, int8_t *output);
 
 /*
- * DEPTHWISE_CONV_2D for depth_multiplier 1, 2 or a multiple of 4 and at least 4 output channels
- * (chosen at generation time), any dilation: four output channels per lane group, with SIMD taps
- * on Cortex-M; when the channel count is not a multiple of 4, the last group overlaps the
- * previous one and stores only its new channels. Same result as mcugen_depthwise_conv2d_s8 on
- * such a layer (which it calls for other layers and for windows of more than 49 taps). No
- * scratch. Groups run one after the other over all pixels, each pixel written after its window
- * was read.
+ * DEPTHWISE_CONV_2D for depth_multiplier 1, 2 or a multiple of 4, at least 4 output channels and
+ * at most 49 (7x7) filter taps (chosen at generation time), any dilation: four output channels
+ * per lane group, with SIMD taps on Cortex-M; when the channel count is not a multiple of 4, the
+ * last group overlaps the previous one and stores only its new channels. Same result as
+ * mcugen_depthwise_conv2d_s8 on such a layer. No scratch. Groups run one after the other over all
+ * pixels, each pixel written after its window was read.
  */
 void mcugen_depthwise_conv2d_c4_s8(const mcugen_conv_params *params,
                                    const mcugen_quant_params *quant,
@@ -217,6 +216,19 @@ void mcugen_depthwise_conv2d_c4_s8(const mcugen_conv_params *params,
                                    const mcugen_dims *filter_dims, const int8_t *filter,
                                    const int32_t *bias, const mcugen_dims *output_dims,
                                    int8_t *output);
+
+/*
+ * The same for 3x3 filters, dilation 1, depth_multiplier 1, at least 4 channels and
+ * (out_w - 1) * stride_w + 3 <= 24 (the input rows of one output row fit its strip on the
+ * stack): on Cortex-M with DSP, nine unchecked taps per pixel over a strip of input rows padded
+ * with the zero point; elsewhere mcugen_depthwise_conv2d_c4_s8's code.
+ */
+void mcugen_depthwise_conv2d_3x3_s8(const mcugen_conv_params *params,
+                                    const mcugen_quant_params *quant,
+                                    const mcugen_dims *input_dims, const int8_t *input,
+                                    const mcugen_dims *filter_dims, const int8_t *filter,
+                                    const int32_t *bias, const mcugen_dims *output_dims,
+                                    int8_t *output);
 
 /*
  * FULLY_CONNECTED: input_dims = {batches, 1, 1, in}, filter_dims = {units, 1, 1, in},

@@ -468,7 +468,7 @@ static MCUGEN_NOINLINE void depthwise3x3_c4(const mcugen_conv_params *params,
 }
 #endif
 
-/* Every shape but the 3x3 strip's, out of line: its stack frame is not the strip path's. */
+/* The four-channel path of every shape (on Cortex-M with DSP, all but the 3x3 strip's). */
 static MCUGEN_NOINLINE void depthwise_c4(const mcugen_conv_params *params,
                                          const mcugen_quant_params *quant,
                                          const mcugen_dims *input_dims, const int8_t *input,
@@ -487,16 +487,9 @@ static MCUGEN_NOINLINE void depthwise_c4(const mcugen_conv_params *params,
     /* columns x_lo <= x < x_hi have their whole window inside an input row */
     const int32_t x_lo = (pad_w + stride_w - 1) / stride_w, span = in_w - (f_w - 1) * dil_w + pad_w;
     const int32_t x_hi = mcugen_min(span > 0 ? (span - 1) / stride_w + 1 : 0, out_w);
-    int32_t offsets[DW_TAPS];
+    int32_t offsets[DW_TAPS]; /* taps <= DW_TAPS: choose_kernel's condition */
     dw_group grp;
     int32_t b, y, x, c, k;
-    /* what the four-lane taps do not cover (choose_kernel in mcugen/codegen/layers.py does not
-     * pick this kernel for the last two) */
-    if (taps > DW_TAPS || ch < 4 || !(dm == 1 || dm == 2 || dm % 4 == 0)) {
-        mcugen_depthwise_conv2d_s8(params, quant, input_dims, input, filter_dims, filter, bias,
-                                   output_dims, output);
-        return;
-    }
     for (k = 0; k < taps; k++) {
         offsets[k] = k / f_w * x_row + k % f_w * x_col;
     }
@@ -562,13 +555,22 @@ void mcugen_depthwise_conv2d_c4_s8(const mcugen_conv_params *params,
                                    const int32_t *bias, const mcugen_dims *output_dims,
                                    int8_t *output)
 {
-#if defined(MCUGEN_DSP)
-    if (filter_dims->h == 3 && filter_dims->w == 3 && params->dilation_h == 1 &&
-        params->dilation_w == 1 && params->depth_multiplier == 1 &&
-        (output_dims->w - 1) * params->stride_w + 3 <= DW3X3_STRIP) {
-        depthwise3x3_c4(params, quant, input_dims, input, filter, bias, output_dims, output);
-        return;
-    }
-#endif
     depthwise_c4(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output);
+}
+
+/* Separate from mcugen_depthwise_conv2d_c4_s8 so that a model with only 3x3 layers links only the
+ * strip path on Cortex-M (the general path's three tap loops are about 2.5 KB of flash). */
+void mcugen_depthwise_conv2d_3x3_s8(const mcugen_conv_params *params,
+                                    const mcugen_quant_params *quant,
+                                    const mcugen_dims *input_dims, const int8_t *input,
+                                    const mcugen_dims *filter_dims, const int8_t *filter,
+                                    const int32_t *bias, const mcugen_dims *output_dims,
+                                    int8_t *output)
+{
+#if defined(MCUGEN_DSP)
+    (void)filter_dims;
+    depthwise3x3_c4(params, quant, input_dims, input, filter, bias, output_dims, output);
+#else
+    depthwise_c4(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output);
+#endif
 }

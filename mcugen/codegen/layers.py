@@ -77,6 +77,11 @@ def dims4(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
 
 # ---- kernel choice (recorded on the op by the select_kernels pass) ----
 
+# Limits of c_kernels/src/depthwise_conv2d.c: the most columns of a 3x3 strip row, the most taps
+# of the four-channel path.
+DW3X3_STRIP = 24
+DW_TAPS = 49
+
 def choose_kernel(graph: Graph, op: Op) -> tuple[str | None, int]:
     """(C function, scratch bytes) for one op; None for ops that need no code."""
     variant = _variant(graph, op, graph.ops.index(op))
@@ -91,9 +96,15 @@ def choose_kernel(graph: Graph, op: Op) -> tuple[str | None, int]:
     if op.kind == "DEPTHWISE_CONV_2D":
         p = lower(graph, op)
         dm, channels = p.depth_multiplier, graph.tensor(op.outputs[0]).shape[-1]
+        kh, kw = graph.tensor(op.inputs[1]).shape[1:3]
+        strip = (graph.tensor(op.outputs[0]).shape[2] - 1) * p.stride_w + 3
+        if ((kh, kw, dm, p.dilation_h, p.dilation_w) == (3, 3, 1, 1, 1) and channels >= 4
+                and strip <= DW3X3_STRIP):
+            return "mcugen_depthwise_conv2d_3x3_s8", 0
         # groups of four output channels, whose lanes read input channels (c, c+1, c+2, c+3),
-        # (c, c, c+1, c+1) or (c, c, c, c): other depth multipliers stay on the generic kernel
-        if channels >= 4 and (dm in (1, 2) or dm % 4 == 0):
+        # (c, c, c+1, c+1) or (c, c, c, c): other depth multipliers, and windows of more taps
+        # than the kernel widens onto its stack, stay on the generic kernel
+        if channels >= 4 and (dm in (1, 2) or dm % 4 == 0) and kh * kw <= DW_TAPS:
             return "mcugen_depthwise_conv2d_c4_s8", 0
     if op.kind in ("RESHAPE", "SQUEEZE"):
         return None, 0

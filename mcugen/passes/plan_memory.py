@@ -34,8 +34,10 @@ ALIAS_OPS = ("RESHAPE", "SQUEEZE")
 # Kernels that allow output == input (mcugen_kernels.h: "In place").
 ELEMENTWISE_IN_PLACE = ("mcugen_add_s8", "mcugen_mul_s8", "mcugen_requantize_s8", "mcugen_logistic_s8",
                         "mcugen_softmax_s8")
+# The four-channel depthwise kernels, whose channel groups each sweep all pixels.
+DEPTHWISE_GROUPS = ("mcugen_depthwise_conv2d_c4_s8", "mcugen_depthwise_conv2d_3x3_s8")
 # Kernels that write output pixels in raster order, each after reading its window.
-RASTER_WINDOW = ("mcugen_conv2d_s8", "mcugen_conv2d_1x1_s8", "mcugen_depthwise_conv2d_c4_s8",
+RASTER_WINDOW = ("mcugen_conv2d_s8", "mcugen_conv2d_1x1_s8", *DEPTHWISE_GROUPS,
                  "mcugen_avg_pool2d_s8", "mcugen_max_pool2d_s8")
 
 
@@ -137,7 +139,7 @@ def _raster_offset(graph: Graph, op: Op) -> int | None:
     bounds = np.where(still_needed == np.iinfo(np.int64).max, np.iinfo(np.int64).max,
                       still_needed * in_c - (pixels + 1) * out_c)
     delta = int(bounds.min())
-    if op.attrs.get("kernel") == "mcugen_depthwise_conv2d_c4_s8":
+    if op.attrs.get("kernel") in DEPTHWISE_GROUPS:
         if out_c != in_c:
             return None  # depth multiplier > 1: a group's output channels are not its input's
         # channel groups sweep all pixels: whole pixels apart, a group overwrites only its own
