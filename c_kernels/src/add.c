@@ -51,18 +51,32 @@ static inline int32_t rescale_fast(int32_t x, const input_rescale *r)
     return (s + r->half + ((s >> 31) & r->neg_mask)) >> r->e;
 }
 
-/* The DSP path: both inputs with rescale_fast, the output with mcugen_requant_fast_s8. */
-static void add_fast(const mcugen_add_params *p, const input_rescale *r1, const input_rescale *r2,
-                     mcugen_requant_fast ro, const int8_t *input1, const int8_t *input2,
-                     int32_t size, int32_t size2, int8_t *output)
+/* The DSP path: both inputs with rescale_fast, the output with mcugen_requant_fast_s8, whose
+ * saturation is the whole clamp unless `clamp` (a literal at each call) says otherwise. */
+static inline void add_fast_loop(const mcugen_add_params *p, const input_rescale *r1,
+                                 const input_rescale *r2, mcugen_requant_fast ro,
+                                 const int8_t *input1, const int8_t *input2, int32_t size,
+                                 int32_t size2, int8_t *output, int clamp)
 {
     const int32_t offset = p->output_offset, lo = p->act_min, hi = p->act_max;
     int32_t base, j;
     for (base = 0; base < size; base += size2) {
         for (j = 0; j < size2; j++) {
             const int32_t sum = rescale_fast(input1[base + j], r1) + rescale_fast(input2[j], r2);
-            output[base + j] = (int8_t)mcugen_clamp(mcugen_requant_fast_s8(sum, ro, offset), lo, hi);
+            const int32_t q = mcugen_requant_fast_s8(sum, ro, offset);
+            output[base + j] = (int8_t)(clamp ? mcugen_clamp(q, lo, hi) : q);
         }
+    }
+}
+
+static void add_fast(const mcugen_add_params *p, const input_rescale *r1, const input_rescale *r2,
+                     mcugen_requant_fast ro, const int8_t *input1, const int8_t *input2,
+                     int32_t size, int32_t size2, int8_t *output)
+{
+    if (p->act_min <= INT8_MIN && p->act_max >= INT8_MAX) {
+        add_fast_loop(p, r1, r2, ro, input1, input2, size, size2, output, 0);
+    } else {
+        add_fast_loop(p, r1, r2, ro, input1, input2, size, size2, output, 1);
     }
 }
 #endif
