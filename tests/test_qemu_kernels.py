@@ -129,7 +129,7 @@ def _conv_channels():
     with a zero-filled last group (2, 9, 23, 27, 30) and a whole zero group after it (2, 9, 27); pixel
     counts that leave 3, 2 and 1 lanes in the last block; an odd channel count; 1x1 and padded,
     strided 3x1 and 3x3 windows; windows read straight from the input, rows of whole groups of
-    four (4x4 on one channel, 3x3 on eight) or copied (3x3 on three channels), and gathered at the
+    four (4x4 on one channel, 3x3 on eight, 10x4 with stride 2) or copied (3x3 on three channels), and gathered at the
     edges; right shifts from 2 to 28) and past it (a RELU clamp above -128, on a multiple of 8 and
     on a padded depth: the C loop on padded rows). Each layer has its own input."""
     rng = np.random.default_rng(9)
@@ -149,6 +149,10 @@ def _conv_channels():
     # a depth of 2 after a depth of 32 in the same scratch: the padded row meets 32's columns
     outputs.append(b.conv2d(b.conv2d(b.input((1, 3, 5, 32)), 2, kernel=(1, 1), padding="VALID",
                                      activation="NONE"), 8, kernel=(1, 1), padding="VALID", activation="NONE"))
+    # KWS's first layer in small: rows of one group, stride 2, windows cut at both sides and rows
+    # in the padding above and below
+    outputs.append(b.conv2d(b.input((1, 13, 6, 1)), 6, kernel=(10, 4), stride=(2, 2), padding="SAME",
+                            activation="NONE"))
     graph = compile_graph(load_tflite(b.finish(outputs)))
     _set_multipliers(graph, 0, [0.24, 0.2, 3e-3, 1e-5, 2e-9], rng, nonzero=0.5)
     for index in (5, 16):  # the RELUs' clamps bite

@@ -34,8 +34,8 @@ static int32_t groups_of(int32_t depth)
 /*
  * The column buffer holds the windows of the block's PIXELS pixels, as groups of four values:
  * group g of pixel j is at cols + (g * PIXELS + j) * 4, in mcugen_widen4's order, as many groups
- * as a padded row has (widen_column writes those up to depth). The int8 window of one pixel (when
- * the input must be gathered) follows the columns.
+ * as a padded row has (the gather writes those that hold depth values). The int8 window of one
+ * pixel (when the input must be gathered) follows the columns.
  */
 static int32_t columns_bytes(int32_t depth)
 {
@@ -68,20 +68,51 @@ static void fill_run(int8_t *dst, int8_t v, int32_t n)
     }
 }
 
+/* Widens `groups` groups of four int8 values at src into pixel j's part of the column buffer. */
+static void widen_groups(int16_t *cols, int32_t j, const int8_t *src, int32_t groups,
+                         int32_t input_offset)
+{
+    int16_t *dst = cols + 4 * j;
+    for (; groups > 0; groups--, src += 4, dst += 4 * PIXELS) {
+        mcugen_widen4(src, input_offset, dst);
+    }
+}
+
+/* Widens `rows` rows of `groups` groups each, at input + src and `step` bytes apart, into pixel
+ * j's part of consecutive groups of the column buffer. */
+static void widen_rows(int16_t *cols, int32_t j, const int8_t *input, int32_t src, int32_t step,
+                       int32_t rows, int32_t groups, int32_t input_offset)
+{
+    int16_t *dst = cols + 4 * j;
+    const int32_t row_bytes = groups * 4;
+    for (; rows > 0; rows--, src += step) {
+        int32_t k;
+        for (k = 0; k < row_bytes; k += 4, dst += 4 * PIXELS) {
+            mcugen_widen4(input + src + k, input_offset, dst);
+        }
+    }
+}
+
 /* Widens pixel j's window (depth int8 values at src) into the column buffer. */
 static void widen_column(int16_t *cols, int32_t j, const int8_t *src, int32_t depth,
                          int32_t input_offset)
 {
-    int16_t *dst = cols + 4 * j;
-    int32_t k = 0;
-    for (; k + 4 <= depth; k += 4, dst += 4 * PIXELS) {
-        mcugen_widen4(src + k, input_offset, dst);
-    }
-    if (k < depth) { /* zero points past the end widen to 0 */
+    const int32_t whole = depth / 4;
+    widen_groups(cols, j, src, whole, input_offset);
+    if (whole * 4 < depth) { /* zero points past the end widen to 0 */
         int8_t tail[4];
         memset(tail, -input_offset, sizeof tail);
-        memcpy(tail, src + k, (size_t)(depth - k));
-        mcugen_widen4(tail, input_offset, dst);
+        memcpy(tail, src + whole * 4, (size_t)(depth - whole * 4));
+        widen_groups(cols + whole * 4 * PIXELS, j, tail, 1, input_offset);
+    }
+}
+
+/* Pixel j's part of `groups` groups of the column buffer set to 0 (a widened zero point). */
+static void zero_groups(int16_t *cols, int32_t j, int32_t groups)
+{
+    int16_t *dst = cols + 4 * j;
+    for (; groups > 0; groups--, dst += 4 * PIXELS) {
+        memset(dst, 0, 4 * sizeof *dst);
     }
 }
 
@@ -420,12 +451,14 @@ int32_t mcugen_conv2d_1x1_s8_scratch_size(const mcugen_dims *filter_dims)
 }
 
 /*
- * Pixel j's window (of flat output pixel `pixel`), widened into the column buffer. A window that
- * lies inside the input with contiguous rows (undilated along W, or one tap wide) is read row by
- * row straight from the input: each row widened in place when it is whole groups of four values,
- * else copied into col first. Any other window is gathered into col as kh*kw*in_ch int8 values in
- * filter order, taps in the padding getting the input zero point (-input_offset, which widens to
- * 0), and widened from there.
+ * Pixel j's window (of flat output pixel `pixel`), widened into the column buffer. When a filter
+ * row (kw*in_ch values) is whole groups of four, each row is its own part of the column: rows in
+ * the padding are set to 0 (the widened zero point); the rows inside the input are widened
+ * straight from it when they have all their taps (undilated along W, or one tap wide), else each
+ * is gathered into col first (one row, filled with the zero point once). Otherwise the window is gathered into col as kh*kw*in_ch int8
+ * values in filter order, taps in the padding getting the input zero point (-input_offset, which
+ * widens to 0), and widened from there in whole groups (col's tail past depth holds zero points,
+ * see mcugen_conv2d_s8).
  */
 static void gather_column(int16_t *cols, int32_t j, int8_t *col, int32_t pixel,
                           const mcugen_conv_params *p, const mcugen_dims *in_dims,
@@ -440,35 +473,51 @@ static void gather_column(int16_t *cols, int32_t j, int8_t *col, int32_t pixel,
     pixel_origin(pixel, p, out_dims, &b, &y0, &x0);
     mcugen_window(x0, p->dilation_w, f_dims->w, in_dims->w, &kx0, &kx1);
     run = p->dilation_w == 1 ? kx1 - kx0 : 1; /* taps per copy: all of them when undilated */
+    if (row_len % 4 == 0) {
+        const int32_t groups = row_len / 4;
+        const int32_t step = p->dilation_h * in_dims->w * ch;
+        int32_t ky1, src;
+        mcugen_window(y0, p->dilation_h, f_dims->h, in_dims->h, &ky, &ky1);
+        zero_groups(cols, j, ky * groups);
+        zero_groups(cols + ky1 * row_len * PIXELS, j, (f_dims->h - ky1) * groups);
+        src = ((b * in_dims->h + y0 + ky * p->dilation_h) * in_dims->w + x0) * ch;
+        cols += ky * row_len * PIXELS;
+        if (run == f_dims->w) {
+            widen_rows(cols, j, input, src, step, ky1 - ky, groups, p->input_offset);
+            return;
+        }
+        fill_run(col, pad, row_len); /* every row of the window is cut the same way */
+        for (; ky < ky1; ky++, src += step, cols += row_len * PIXELS) {
+            int32_t kx;
+            for (kx = kx0; kx < kx1; kx += run) { /* src may index the padding */
+                copy_run(col + kx * ch, input + (src + kx * p->dilation_w * ch), run * ch);
+            }
+            widen_groups(cols, j, col, groups, p->input_offset);
+        }
+        return;
+    }
     if (run == f_dims->w && y0 >= 0 && y0 + (f_dims->h - 1) * p->dilation_h < in_dims->h) {
         const int8_t *src = input + ((b * in_dims->h + y0) * in_dims->w + x0) * ch;
         const int32_t step = p->dilation_h * in_dims->w * ch;
-        if (row_len % 4 == 0) { /* each row whole groups: its own part of the column */
-            for (ky = 0; ky < f_dims->h; ky++, src += step) {
-                widen_column(cols + ky * row_len * PIXELS, j, src, row_len, p->input_offset);
-            }
-            return;
-        }
         for (ky = 0; ky < f_dims->h; ky++, src += step) {
             copy_run(col + ky * row_len, src, row_len);
         }
-        widen_column(cols, j, col, depth, p->input_offset);
-        return;
-    }
-    fill_run(col, pad, depth); /* then the taps inside the input over it */
-    for (ky = 0; ky < f_dims->h; ky++) {
-        const int32_t y = y0 + ky * p->dilation_h;
-        int32_t src, kx;
-        if (y < 0 || y >= in_dims->h) {
-            continue;
+    } else {
+        fill_run(col, pad, depth); /* then the taps inside the input over it */
+        for (ky = 0; ky < f_dims->h; ky++) {
+            const int32_t y = y0 + ky * p->dilation_h;
+            int32_t src, kx;
+            if (y < 0 || y >= in_dims->h) {
+                continue;
+            }
+            src = ((b * in_dims->h + y) * in_dims->w + x0) * ch; /* may index the padding */
+            for (kx = kx0; kx < kx1; kx += run) {
+                copy_run(col + ky * row_len + kx * ch, input + (src + kx * p->dilation_w * ch),
+                         run * ch);
+            }
         }
-        src = ((b * in_dims->h + y) * in_dims->w + x0) * ch; /* may index the padding */
-        for (kx = kx0; kx < kx1; kx += run) {
-            copy_run(col + ky * row_len + kx * ch, input + (src + kx * p->dilation_w * ch),
-                     run * ch);
-        }
     }
-    widen_column(cols, j, col, depth, p->input_offset);
+    widen_groups(cols, j, col, groups_of(depth), p->input_offset);
 }
 
 /* The outputs of the block at `pix`; lanes past the last pixel repeat it (see mcugen_lane). */
@@ -500,6 +549,7 @@ void mcugen_conv2d_s8(void *scratch, const mcugen_conv_params *params,
     int8_t *col = (int8_t *)scratch + columns_bytes(depth);
     const conv_layer layer = layer_of(params, quant, filter, bias, depth, out_ch);
     int32_t pix, j;
+    fill_run(col + depth, (int8_t)(-params->input_offset), groups_of(depth) * 4 - depth);
     for (pix = 0; pix < pixels; pix += PIXELS) {
         block_outputs dst;
         for (j = 0; j < PIXELS; j++) {
