@@ -75,6 +75,7 @@ _SIGNATURES = {
 _SIGNATURE_OF = {"depthwise_conv2d": "conv2d", "avg_pool2d": "pool", "max_pool2d": "pool"}
 HELPERS_CDEF = """
 int32_t mcugen_mixed_scratch_size(const mcugen_dims *, const mcugen_dims *, const mcugen_dims *);
+int32_t mcugen_mixed_depthwise_scratch_size(const mcugen_dims *);
 int32_t mcugen_packed_get(const uint8_t *base, int32_t index, int32_t bits, int32_t is_signed);
 void mcugen_packed_set(uint8_t *base, int32_t index, int32_t value, int32_t bits);
 void mcugen_unpack_run(int16_t *dst, int32_t stride, const uint8_t *base, int32_t first, int32_t count,
@@ -212,7 +213,9 @@ def spread(t: DType) -> float:
 
 
 @st.composite
-def conv_case(draw, variant: mixed.Variant, depthwise: bool):
+def conv_case(draw, variant: mixed.Variant, depthwise: bool, groups: bool = False):
+    """A conv (or depthwise) call; `groups`: depthwise with channels a multiple of 4 and depth
+    multiplier 1, the case whose four-channel groups are read and written as whole bytes."""
     kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     stride = draw(st.integers(1, 2)), draw(st.integers(1, 2))
     dilation = draw(st.integers(1, 2)), draw(st.integers(1, 2))
@@ -224,8 +227,8 @@ def conv_case(draw, variant: mixed.Variant, depthwise: bool):
         kh, kw, dilation, padding = 1, 1, (1, 1), "VALID"
         oh, pad_h = window_padding(h, 1, stride[0], 1, "VALID")
         ow, pad_w = window_padding(w, 1, stride[1], 1, "VALID")
-    in_ch = draw(st.integers(1, 7))
-    dm = draw(st.integers(1, 3)) if depthwise else 1
+    in_ch = 4 * draw(st.integers(1, 2)) if groups else draw(st.integers(1, 7))
+    dm = draw(st.integers(1, 3)) if depthwise and not groups else 1
     out_ch = in_ch * dm if depthwise else draw(st.integers(1, 7))
     (in_signed, in_bits), = variant.inputs
     x_type, w_type = dtype(in_signed, in_bits), dtype(True, variant.weight_bits)
@@ -251,12 +254,13 @@ def _params(call: Call, ctype: str, params, skip=("multiplier", "shift")):
 def run_weighted(lib, ffi, variant, kind: str, x, filt, bias, p, out_shape, out_type, rng, x_dims, f_dims):
     call = Call(ffi, rng)
     (_, in_bits), = variant.inputs
-    weights = mixed.packed_weights(Op(kind, [], []), Tensor("w", filt.shape, DType("int", variant.weight_bits),
-                                                            data=filt.astype(np.int8)))
+    weights = mixed.packed_weights(Tensor("w", filt.shape, DType("int", variant.weight_bits), data=filt.astype(np.int8)))
     count = int(np.prod(out_shape))
     in_dims, fil_dims, out_dims = call.dims(x_dims), call.dims(f_dims), call.dims(out_shape)
     out, out_ptr = call.buffer(packed_size(count, out_type.bits), count * out_type.bits)
-    _, scratch_ptr = call.buffer(lib.mcugen_mixed_scratch_size(in_dims, fil_dims, out_dims))
+    scratch = lib.mcugen_mixed_depthwise_scratch_size(fil_dims) if kind == "DEPTHWISE_CONV_2D" \
+        else lib.mcugen_mixed_scratch_size(in_dims, fil_dims, out_dims)
+    _, scratch_ptr = call.buffer(scratch)
     ctype = "mcugen_fully_connected_params" if kind == "FULLY_CONNECTED" else "mcugen_conv_params"
     getattr(lib, variant.name)(scratch_ptr, _params(call, ctype, p), call.quant(p.multiplier, p.shift), in_dims,
                                call.packed(x, in_bits), fil_dims,
@@ -337,15 +341,17 @@ def test_conv2d(work):
     each_variant("conv2d", work, conv_checker("CONV_2D", ref.conv2d, depthwise=False))
 
 
-def test_depthwise_conv2d(work):
-    each_variant("depthwise_conv2d", work, conv_checker("DEPTHWISE_CONV_2D", ref.depthwise_conv2d, depthwise=True))
+@pytest.mark.parametrize("groups", [False, True])
+def test_depthwise_conv2d(work, groups):
+    each_variant("depthwise_conv2d", work,
+                 conv_checker("DEPTHWISE_CONV_2D", ref.depthwise_conv2d, depthwise=True, groups=groups))
 
 
-def conv_checker(kind, reference, depthwise):
+def conv_checker(kind, reference, depthwise, groups=False):
     """Property check of one conv-like variant against its reference kernel."""
     def check_variant(ffi, lib, variant):
         @CASES
-        @given(case=conv_case(variant, depthwise=depthwise))
+        @given(case=conv_case(variant, depthwise=depthwise, groups=groups))
         def check(case):
             x, filt, bias, p, out_shape, out_type, rng = case
             got = run_weighted(lib, ffi, variant, kind, x, filt, bias, p, out_shape, out_type, rng,
@@ -574,7 +580,9 @@ def test_sample_graph_generates_only_its_variants(tmp_path):
     ffi, lib = module("helpers", tmp_path / "w")
     for op in (op for op in graph.ops if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D")):
         dims = [ffi.new("mcugen_dims *", list(graph.tensor(n).shape)) for n in (*op.inputs[:2], op.outputs[0])]
-        assert op.attrs["scratch_bytes"] == lib.mcugen_mixed_scratch_size(*dims)
+        size = lib.mcugen_mixed_depthwise_scratch_size(dims[1]) if op.kind == "DEPTHWISE_CONV_2D" \
+            else lib.mcugen_mixed_scratch_size(*dims)
+        assert op.attrs["scratch_bytes"] == size
     generate(graph, tmp_path / "b", "mixed", "synthetic")  # deterministic
     for path in sorted((tmp_path / "a").rglob("*")):
         if path.is_file():
@@ -625,13 +633,18 @@ def dsp_graph(seed: int) -> Graph:
     tail), the SMMLAR requantization, and the general one where a channel's shift is -1 or a left
     shift (output scale divided by up to 256), outputs gathered into bytes at channel counts that
     leave runs sharing a byte, unsigned 8-bit outputs clamped to 0..255 (the first conv's, at
-    even seeds). Every layer's output is a graph output, so that none hides another's error."""
+    even seeds); the depthwise's four-channel groups read and written as whole bytes (4 or 8
+    channels, depth multiplier 1, at seeds 3 and 7) and its signed input (seeds 1, 4 and 7).
+    Every layer's output is a graph output, so that none hides another's error."""
     rng = np.random.default_rng(seed)
     b = ModelBuilder(seed)
+    groups, signed_mid = seed % 4 == 3, seed % 3 == 1
     x = b.input((1, int(rng.integers(3, 7)), int(rng.integers(3, 7)), int(rng.integers(1, 6))))
-    c1 = b.conv2d(x, int(rng.integers(1, 9)), kernel=(int(rng.integers(1, 4)), int(rng.integers(1, 4))),
-                  activation="RELU")
-    d1 = b.depthwise_conv2d(c1, depth_multiplier=int(rng.integers(1, 3)), activation="RELU")
+    mid = int(rng.integers(1, 9))
+    c1 = b.conv2d(x, 4 * (1 + mid % 2) if groups else mid,
+                  kernel=(int(rng.integers(1, 4)), int(rng.integers(1, 4))), activation="RELU")
+    dm = int(rng.integers(1, 3))
+    d1 = b.depthwise_conv2d(c1, depth_multiplier=1 if groups else dm, activation="RELU")
     c2 = b.conv2d(d1, int(rng.integers(1, 9)), kernel=(1, 1), activation="NONE")
     r = b.reshape(c2, (1, -1))
     int8 = load_tflite(b.finish([b.fully_connected(r, int(rng.integers(1, 9))), c1, d1, c2]))
@@ -639,8 +652,8 @@ def dsp_graph(seed: int) -> Graph:
     conv1, dw, conv2, reshape, fully = graph.ops
     width = lambda: int(rng.choice(WIDTHS))  # noqa: E731
     requantize_activation(graph, graph.inputs[0], DType("int", width()))
-    for op, signed in ((conv1, False), (dw, False), (conv2, True), (fully, True)):
-        wide = op is conv1 and seed % 2 == 0
+    for op, signed in ((conv1, signed_mid), (dw, False), (conv2, True), (fully, True)):
+        wide = op is conv1 and seed % 2 == 0 and not signed_mid
         requantize_activation(graph, op.outputs[0], DType("int", 8 if wide else width(), signed=signed))
         if not wide and rng.random() < 0.3:
             t = graph.tensor(op.outputs[0])

@@ -28,11 +28,13 @@
  * Differences from the int8 API:
  * - Activation, weight and output pointers are packed bytes (uint8_t). An output element's
  *   store keeps the other bits of its byte, so bits past a tensor's last element are untouched.
- * - The weighted kernels unpack their input (plus input_offset) into int16 scratch: two
+ * - CONV_2D and FULLY_CONNECTED unpack their input (plus input_offset) into int16 scratch: two
  *   columns (output pixels or batch rows) of filter h * w * input c values, or one when the
  *   output has a single pixel; mcugen_mixed_scratch_size() gives the bytes (2-byte aligned).
- * - DEPTHWISE_CONV_2D weights are channel-major, [out_ch][kh * kw] (the transpose of TFLite's
- *   1HWC), so that each channel's taps are one packed run; filter_dims stays {1, kh, kw, out_ch}.
+ * - DEPTHWISE_CONV_2D weights are tap-major, [kh * kw][out_ch] (TFLite's 1HWC order, packed), so
+ *   that the weights of four adjacent channels at one tap are adjacent, as their input lanes are.
+ *   Its scratch holds the int16 weights of four channels at every tap
+ *   (mcugen_mixed_depthwise_scratch_size()); the input is read packed, not unpacked.
  * - ADD is in place only with equal input1 and output widths.
  */
 #ifndef MCUGEN_MIXED_H
@@ -46,7 +48,7 @@
 extern "C" {
 #endif
 
-/* Scratch bytes of a mixed CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED call (FC: input_dims
+/* Scratch bytes of a mixed CONV_2D or FULLY_CONNECTED call (FC: input_dims
  * {batches, 1, 1, in}, filter_dims {units, 1, 1, in}, output_dims {batches, 1, 1, units}). */
 static inline int32_t mcugen_mixed_scratch_size(const mcugen_dims *input_dims,
                                                 const mcugen_dims *filter_dims,
@@ -54,6 +56,12 @@ static inline int32_t mcugen_mixed_scratch_size(const mcugen_dims *input_dims,
 {
     const int32_t columns = output_dims->n * output_dims->h * output_dims->w > 1 ? 2 : 1;
     return columns * filter_dims->h * filter_dims->w * input_dims->c * (int32_t)sizeof(int16_t);
+}
+
+/* Scratch bytes of a mixed DEPTHWISE_CONV_2D call: four int16 weights per filter tap. */
+static inline int32_t mcugen_mixed_depthwise_scratch_size(const mcugen_dims *filter_dims)
+{
+    return 4 * filter_dims->h * filter_dims->w * (int32_t)sizeof(int16_t);
 }
 
 /* ---- names ------------------------------------------------------------------------------ */

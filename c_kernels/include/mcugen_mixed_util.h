@@ -116,14 +116,11 @@ MCUGEN_ALWAYS_INLINE void mcugen_mixed_dot(const int16_t *col0, const int16_t *c
 }
 
 /*
- * The input window of flat output pixel `pixel`, unpacked with input_offset added: tap
- * t = ky * kw + kx of channel c goes to col[t * tap_stride + c * chan_stride]. Taps in the
- * padding are 0 and so add nothing, as TFLite skips them. Conv lays the window out as its filter
- * rows are (tap_stride = in_ch, chan_stride = 1), depthwise channel by channel (tap_stride = 1,
- * chan_stride = kh * kw), so that every weighted kernel ends in mcugen_mixed_dot.
+ * The input window of flat output pixel `pixel`, unpacked with input_offset added, as conv's filter
+ * rows are laid out: tap t = ky * kw + kx of channel c goes to col[t * in_ch + c]. Taps in the
+ * padding are 0 and so add nothing, as TFLite skips them.
  */
-MCUGEN_ALWAYS_INLINE void mcugen_mixed_im2col(int16_t *col, int32_t tap_stride, int32_t chan_stride,
-                                              int32_t pixel, const mcugen_conv_params *p,
+MCUGEN_ALWAYS_INLINE void mcugen_mixed_im2col(int16_t *col, int32_t pixel, const mcugen_conv_params *p,
                                               const mcugen_dims *in_dims, const uint8_t *input,
                                               const mcugen_dims *f_dims,
                                               const mcugen_dims *out_dims, int32_t bits,
@@ -133,24 +130,24 @@ MCUGEN_ALWAYS_INLINE void mcugen_mixed_im2col(int16_t *col, int32_t tap_stride, 
     const int32_t row = pixel / out_dims->w, b = row / out_dims->h;
     const int32_t y0 = (row % out_dims->h) * p->stride_h - p->pad_h;
     const int32_t x0 = (pixel % out_dims->w) * p->stride_w - p->pad_w;
-    /* Undilated, filter-row-major taps: the inside part of a filter row is one input run. */
-    const int32_t whole_rows = tap_stride == ch && chan_stride == 1 && p->dilation_w == 1;
+    /* Undilated: the inside part of a filter row is one input run. */
+    const int32_t whole_rows = p->dilation_w == 1;
     int32_t kx0, kx1, ky, kx, c;
     mcugen_window(x0, p->dilation_w, f_w, in_dims->w, &kx0, &kx1);
     for (ky = 0; ky < f_dims->h; ky++) {
         const int32_t y = y0 + ky * p->dilation_h;
         const int32_t row_inside = y >= 0 && y < in_dims->h;
         for (kx = 0; kx < f_w; kx++) {
-            int16_t *dst = col + (ky * f_w + kx) * tap_stride;
+            int16_t *dst = col + (ky * f_w + kx) * ch;
             if (row_inside && kx >= kx0 && kx < kx1) {
                 const int32_t taps = whole_rows ? kx1 - kx : 1;
                 const int32_t first = ((b * in_dims->h + y) * in_dims->w + x0 + kx * p->dilation_w) * ch;
-                mcugen_unpack_run(dst, chan_stride, input, first, taps * ch, p->input_offset, bits,
+                mcugen_unpack_run(dst, 1, input, first, taps * ch, p->input_offset, bits,
                                   is_signed);
                 kx += taps - 1;
             } else {
                 for (c = 0; c < ch; c++) {
-                    dst[c * chan_stride] = 0;
+                    dst[c] = 0;
                 }
             }
         }
@@ -201,6 +198,216 @@ MCUGEN_ALWAYS_INLINE int32_t mcugen_mixed_requantize(int32_t acc, const mcugen_m
     }
 #endif
     return mcugen_requant_apply(acc, &r->general, r->output_offset, r->act_min, r->act_max);
+}
+
+/*
+ * DEPTHWISE_CONV_2D, four output channels (a lane group) at a time. The filter is tap-major
+ * (TFLite's 1HWC order, packed: tap t of channel o is element t * out_ch + o). A group's weights
+ * are unpacked once into scratch, for all the pixels: per tap the weights of lanes (0, 2, 1, 3),
+ * the order in which mcugen_dw_tap pairs them with the input lanes. Lanes past the last channel
+ * have weight 0 and read a valid channel; their results are not stored.
+ */
+typedef struct {
+    mcugen_acc4 bias;
+    mcugen_mixed_requant rq[4];
+    int32_t lane[4]; /* input element of lane i less lane 0's, within a pixel */
+    int32_t first;   /* input channel of lane 0 */
+    int32_t keep;    /* lanes stored: 4 but in a tail group */
+} mcugen_dw_group;
+
+/* Output channel c + i of a group, or the last channel for a lane past it. */
+MCUGEN_ALWAYS_INLINE int32_t mcugen_dw_channel(int32_t c, int32_t i, int32_t out_ch)
+{
+    return mcugen_min(c + i, out_ch - 1);
+}
+
+/* The group of output channels c..c+3: its constants, and its weights unpacked into w. */
+MCUGEN_ALWAYS_INLINE void mcugen_dw_group_of(mcugen_dw_group *g, int16_t *w, int32_t c,
+                                             const mcugen_conv_params *p,
+                                             const mcugen_quant_params *quant,
+                                             const int32_t *bias, const uint8_t *filter,
+                                             int32_t taps, int32_t out_ch, int32_t w_bits)
+{
+    int32_t i, t;
+    g->first = c / p->depth_multiplier;
+    g->keep = mcugen_min(out_ch - c, 4);
+    for (i = 0; i < 4; i++) {
+        const int32_t o = mcugen_dw_channel(c, i, out_ch);
+        g->lane[i] = o / p->depth_multiplier - g->first;
+        mcugen_mixed_requant_of(&g->rq[i], quant, o, p->output_offset, p->act_min, p->act_max);
+    }
+    g->bias.l0 = mcugen_bias(bias, c);
+    g->bias.l1 = mcugen_bias(bias, mcugen_dw_channel(c, 1, out_ch));
+    g->bias.l2 = mcugen_bias(bias, mcugen_dw_channel(c, 2, out_ch));
+    g->bias.l3 = mcugen_bias(bias, mcugen_dw_channel(c, 3, out_ch));
+    for (t = 0; t < taps; t++, w += 4) {
+        for (i = 0; i < 4; i++) { /* lane i to slot 0, 2, 1, 3 */
+            w[(i & 1) * 2 + (i >> 1)] =
+                (int16_t)(c + i < out_ch ? mcugen_packed_get(filter, t * out_ch + c + i, w_bits, 1) : 0);
+        }
+    }
+}
+
+/* The input lanes of one tap as a word of four raw `bits`-bit fields, lane i at bit i * bits.
+ * `fast`: the lanes are four adjacent elements from byte x on, read as whole bytes; else lane i
+ * is element pos + g->lane[i] of the input at x. */
+MCUGEN_ALWAYS_INLINE uint32_t mcugen_dw_lanes(const uint8_t *x, int32_t pos, const mcugen_dw_group *g,
+                                              int32_t bits, int32_t fast)
+{
+    uint32_t word = 0;
+    int32_t i;
+    if (fast) {
+#if defined(MCUGEN_DSP)
+        if (bits == 8) {
+            return mcugen_read_u32(x); /* one LDR: Cortex-M4/M7 load unaligned words */
+        }
+#endif
+        return mcugen_packed_group4(x, bits);
+    }
+    for (i = 0; i < 4; i++) {
+        word |= (uint32_t)mcugen_packed_get(x, pos + g->lane[i], bits, 0) << (i * bits);
+    }
+    return word;
+}
+
+#if defined(MCUGEN_DSP)
+/* a + bytes 1 and 3 of x, sign- or zero-extended, in two int16 lanes. */
+MCUGEN_ALWAYS_INLINE uint32_t mcugen_xtab16_odd(uint32_t a, uint32_t x, int32_t is_signed)
+{
+    uint32_t r;
+    if (is_signed) {
+        __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    } else {
+        __asm__("uxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    }
+    return r;
+}
+#endif
+
+/* The `adjust` of mcugen_dw_tap: input_offset; on Cortex-M with DSP in both int16 halves, less
+ * the top bit of a signed sub-byte field (fields are read with it flipped: the signed value of
+ * field u is (u ^ top) - top). */
+MCUGEN_ALWAYS_INLINE uint32_t mcugen_dw_adjust(int32_t offset, int32_t bits, int32_t is_signed)
+{
+#if defined(MCUGEN_DSP)
+    if (is_signed && bits < 8) {
+        offset -= 1 << (bits - 1);
+    }
+    return ((uint32_t)offset & 0xFFFFu) * 0x10001u;
+#else
+    (void)bits;
+    (void)is_signed;
+    return (uint32_t)offset;
+#endif
+}
+
+/* acc lane i += (input field i of x + input_offset) * lane i's weight of the tap at w. On
+ * Cortex-M with DSP the fields become the int16 lane pairs (0, 2) and (1, 3) in a few shifts and
+ * masks (SXTAB16 / UXTAB16 at 8 bits), the offset added to both lanes at once. */
+MCUGEN_ALWAYS_INLINE mcugen_acc4 mcugen_dw_tap(mcugen_acc4 acc, uint32_t x, const int16_t *w,
+                                               uint32_t adjust, int32_t bits, int32_t is_signed)
+{
+#if defined(MCUGEN_DSP)
+    const int32_t w02 = (int32_t)mcugen_read_u32(w), w13 = (int32_t)mcugen_read_u32(w + 2);
+    uint32_t even, odd;
+    if (bits == 8) {
+        even = is_signed ? (uint32_t)__sxtab16(adjust, x) : __uxtab16(adjust, x);
+        odd = mcugen_xtab16_odd(adjust, x, is_signed);
+    } else {
+        /* fields 0 and 2 (1 and 3 after a shift by one field) moved to bits 0 and 16 */
+        const uint32_t mask = ((UINT32_C(1) << bits) - 1u) * 0x10001u;
+        if (is_signed) {
+            x ^= (UINT32_C(1) << (bits - 1)) * (bits == 2 ? 0x55u : 0x1111u);
+        }
+        even = (uint32_t)__sadd16((x | x << (16 - 2 * bits)) & mask, adjust);
+        odd = (uint32_t)__sadd16((x >> bits | x << (16 - 3 * bits)) & mask, adjust);
+    }
+    acc.l0 = __smlabb((int32_t)even, w02, acc.l0);
+    acc.l1 = __smlabb((int32_t)odd, w13, acc.l1);
+    acc.l2 = __smlatt((int32_t)even, w02, acc.l2);
+    acc.l3 = __smlatt((int32_t)odd, w13, acc.l3);
+#else
+    const int32_t offset = (int32_t)adjust;
+    acc.l0 += (mcugen_packed_field(x, 0, bits, is_signed) + offset) * w[0];
+    acc.l1 += (mcugen_packed_field(x, bits, bits, is_signed) + offset) * w[2];
+    acc.l2 += (mcugen_packed_field(x, 2 * bits, bits, is_signed) + offset) * w[1];
+    acc.l3 += (mcugen_packed_field(x, 3 * bits, bits, is_signed) + offset) * w[3];
+#endif
+    return acc;
+}
+
+/* Requantizes the four lanes and stores the first g->keep as output elements index, index + 1..:
+ * with `fast` (index a multiple of 4, keep 4) as whole bytes, else element by element. */
+MCUGEN_ALWAYS_INLINE void mcugen_dw_store(uint8_t *out, int32_t index, mcugen_acc4 acc,
+                                          const mcugen_dw_group *g, int32_t bits, int32_t fast)
+{
+    const uint32_t mask = (UINT32_C(1) << bits) - 1u;
+    const uint32_t q[4] = {(uint32_t)mcugen_mixed_requantize(acc.l0, &g->rq[0]) & mask,
+                           (uint32_t)mcugen_mixed_requantize(acc.l1, &g->rq[1]) & mask,
+                           (uint32_t)mcugen_mixed_requantize(acc.l2, &g->rq[2]) & mask,
+                           (uint32_t)mcugen_mixed_requantize(acc.l3, &g->rq[3]) & mask};
+    int32_t i;
+    if (fast) {
+        const uint32_t word = q[0] | q[1] << bits | q[2] << (2 * bits) | q[3] << (3 * bits);
+        uint8_t *p = out + ((uint32_t)index >> mcugen_packed_log_per_byte(bits));
+        for (i = 0; i < bits / 2; i++) { /* bits / 2 bytes */
+            p[i] = (uint8_t)(word >> (8 * i));
+        }
+        return;
+    }
+    for (i = 0; i < g->keep; i++) {
+        mcugen_packed_set(out, index + i, (int32_t)q[i], bits);
+    }
+}
+
+/* Every output pixel of one lane group, in order: the window's taps inside the input, each four
+ * lanes at once. `fast` (a literal in each call): depth multiplier 1 and channels a multiple of 4,
+ * so that every group's lanes start on a byte boundary in the input and in the output. */
+MCUGEN_ALWAYS_INLINE void mcugen_dw_pixels(const mcugen_dw_group *g, const int16_t *w, int32_t c,
+                                           const mcugen_conv_params *p, const mcugen_dims *in_dims,
+                                           const uint8_t *input, const mcugen_dims *f_dims,
+                                           const mcugen_dims *out_dims, uint8_t *output,
+                                           int32_t in_bits, int32_t in_signed, int32_t out_bits,
+                                           int32_t fast)
+{
+    const int32_t in_h = in_dims->h, in_w = in_dims->w, in_ch = in_dims->c, kw = f_dims->w;
+    const int32_t col_step = p->dilation_w * in_ch, row_step = p->dilation_h * in_w * in_ch;
+    const uint32_t adjust = mcugen_dw_adjust(p->input_offset, in_bits, in_signed);
+    const uint32_t log = mcugen_packed_log_per_byte(in_bits);
+    int32_t b, oy, ox, ky, kx, index = c;
+    for (b = 0; b < out_dims->n; b++) {
+        for (oy = 0; oy < out_dims->h; oy++) {
+            const int32_t y0 = oy * p->stride_h - p->pad_h;
+            int32_t ky0, ky1;
+            mcugen_window(y0, p->dilation_h, f_dims->h, in_h, &ky0, &ky1);
+            for (ox = 0; ox < out_dims->w; ox++, index += out_dims->c) {
+                const int32_t x0 = ox * p->stride_w - p->pad_w;
+                mcugen_acc4 acc = g->bias;
+                int32_t kx0, kx1, row;
+                const int16_t *w_row;
+                mcugen_window(x0, p->dilation_w, kw, in_w, &kx0, &kx1);
+                row = ((b * in_h + y0 + ky0 * p->dilation_h) * in_w + x0 + kx0 * p->dilation_w) * in_ch +
+                      g->first;
+                w_row = w + (ky0 * kw + kx0) * 4;
+                for (ky = ky0; ky < ky1; ky++, row += row_step, w_row += 4 * kw) {
+                    /* fast: a byte pointer walks the taps; else an element index */
+                    const uint8_t *x = fast ? input + ((uint32_t)row >> log) : input;
+                    int32_t pos = fast ? 0 : row;
+                    const int16_t *wt = w_row;
+                    for (kx = kx0; kx < kx1; kx++, wt += 4) {
+                        acc = mcugen_dw_tap(acc, mcugen_dw_lanes(x, pos, g, in_bits, fast), wt, adjust,
+                                            in_bits, in_signed);
+                        if (fast) {
+                            x += col_step >> log;
+                        } else {
+                            pos += col_step;
+                        }
+                    }
+                }
+                mcugen_dw_store(output, index, acc, g, out_bits, fast);
+            }
+        }
+    }
 }
 
 /*

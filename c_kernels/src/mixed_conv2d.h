@@ -24,7 +24,7 @@ MCUGEN_SIGNATURE_conv2d(MCUGEN_WEIGHTED_NAME(conv2d, MCUGEN_IN_SIGNED, MCUGEN_IN
     for (pix = 0; pix < pixels; pix += 2) {
         const int32_t two = pix + 1 < pixels;
         for (i = 0; i <= two; i++) { /* a loop, not two calls: one inlined copy */
-            mcugen_mixed_im2col(i ? col1 : col0, input_dims->c, 1, pix + i, &p, input_dims, input,
+            mcugen_mixed_im2col(i ? col1 : col0, pix + i, &p, input_dims, input,
                                 filter_dims, output_dims, MCUGEN_IN_BITS, MCUGEN_IN_SIGNED);
         }
         /* out1 is begun even when unused: it only computes a pointer */

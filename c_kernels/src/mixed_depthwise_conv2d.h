@@ -2,9 +2,10 @@
  * DEPTHWISE_CONV_2D, mixed precision: the body of every mcugen_depthwise_conv2d_<in>w<w>o<out>
  * variant (see mixed_conv2d.h for how a wrapper instantiates it; no include guard on purpose).
  *
- * The weights are channel-major, [out_ch][kh * kw], and the window is unpacked channel by
- * channel, so that output channel o is one dot product of its input channel's taps with its own
- * weight row, two output pixels at a time, as in conv.
+ * Output channels are taken four at a time (a lane group) in the outer loop and every pixel in
+ * the inner ones, so that a group's weights are unpacked and its requantization constants
+ * derived once; each tap multiplies four input lanes at once, read straight from the packed
+ * input (mcugen_dw_pixels). The weights are tap-major, as TFLite's (mcugen_mixed.h).
  */
 #include "mcugen_mixed_util.h"
 
@@ -13,32 +14,21 @@ MCUGEN_SIGNATURE_depthwise_conv2d(MCUGEN_WEIGHTED_NAME(depthwise_conv2d, MCUGEN_
                                                        MCUGEN_OUT_BITS))
 {
     const mcugen_conv_params p = *params; /* output stores may alias anything: copy once */
-    const int32_t taps = filter_dims->h * filter_dims->w;
     const int32_t out_ch = output_dims->c;
-    const int32_t pixels = output_dims->n * output_dims->h * output_dims->w;
-    int16_t *col0 = (int16_t *)scratch;
-    int16_t *col1 = col0 + taps * input_dims->c;
-    int32_t pix, o, i;
-    mcugen_mixed_requant rq;
-    mcugen_packed_writer out0, out1;
-    for (pix = 0; pix < pixels; pix += 2) {
-        const int32_t two = pix + 1 < pixels;
-        for (i = 0; i <= two; i++) { /* a loop, not two calls: one inlined copy */
-            mcugen_mixed_im2col(i ? col1 : col0, 1, taps, pix + i, &p, input_dims, input,
-                                filter_dims, output_dims, MCUGEN_IN_BITS, MCUGEN_IN_SIGNED);
+    const int32_t fast = p.depth_multiplier == 1 && out_ch % 4 == 0; /* see mcugen_dw_pixels */
+    int16_t *w = (int16_t *)scratch;
+    mcugen_dw_group g;
+    int32_t c;
+    for (c = 0; c < out_ch; c += 4) {
+        mcugen_dw_group_of(&g, w, c, &p, quant, bias, filter, filter_dims->h * filter_dims->w,
+                           out_ch, MCUGEN_W_BITS);
+        if (fast) {
+            mcugen_dw_pixels(&g, w, c, &p, input_dims, input, filter_dims, output_dims, output,
+                             MCUGEN_IN_BITS, MCUGEN_IN_SIGNED, MCUGEN_OUT_BITS, 1);
+        } else {
+            mcugen_dw_pixels(&g, w, c, &p, input_dims, input, filter_dims, output_dims, output,
+                             MCUGEN_IN_BITS, MCUGEN_IN_SIGNED, MCUGEN_OUT_BITS, 0);
         }
-        /* out1 is begun even when unused: it only computes a pointer */
-        mcugen_packed_writer_begin(&out0, output, pix * out_ch, MCUGEN_OUT_BITS);
-        mcugen_packed_writer_begin(&out1, output, (pix + 1) * out_ch, MCUGEN_OUT_BITS);
-        for (o = 0; o < out_ch; o++) {
-            const int32_t c = (o / p.depth_multiplier) * taps;
-            int32_t acc0 = mcugen_bias(bias, o), acc1 = acc0;
-            mcugen_mixed_dot(col0 + c, col1 + c, two, filter, o * taps, taps, MCUGEN_W_BITS, &acc0,
-                             &acc1);
-            mcugen_mixed_requant_of(&rq, quant, o, p.output_offset, p.act_min, p.act_max);
-            mcugen_packed_writer_put2(&out0, &out1, two, acc0, acc1, &rq, MCUGEN_OUT_BITS);
-        }
-        mcugen_packed_writer_end2(&out0, &out1, two, MCUGEN_OUT_BITS);
     }
 }
 

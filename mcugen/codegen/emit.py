@@ -60,7 +60,7 @@ def _weight_arrays(ctx: EmitContext, layers: list[LayerCode]) -> list[CArray]:
                 continue
             seen.add(t.name)
             if layers[index].variant is not None and t.dtype.bits <= 8:
-                data = mixed.packed_weights(op, t)
+                data = mixed.packed_weights(t)
             elif layers[index].kernel in CONV_KERNELS and t.name == op.inputs[1]:
                 data = conv_filter(t.data.astype(np.int8))
             else:

@@ -105,10 +105,13 @@ def variant(graph: Graph, op: Op, inputs: list[str]) -> Variant:
 
 def scratch_bytes(graph: Graph, op: Op) -> int:
     """Mirrors mcugen_mixed_scratch_size(): int16 columns of two output pixels (or batch rows),
-    one when there is only one; pooling and ADD need none."""
+    one when there is only one; depthwise mcugen_mixed_depthwise_scratch_size(): four int16
+    weights per tap; pooling and ADD need none."""
     if op.kind not in WEIGHTED:
         return 0
     x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    if op.kind == "DEPTHWISE_CONV_2D":
+        return 4 * w.shape[1] * w.shape[2] * 2
     if op.kind == "FULLY_CONNECTED":
         depth = w.shape[1]
         window, pixels = depth, x.size // depth
@@ -117,10 +120,7 @@ def scratch_bytes(graph: Graph, op: Op) -> int:
     return (2 if pixels > 1 else 1) * window * 2
 
 
-def packed_weights(op: Op, weights: Tensor) -> np.ndarray:
-    """The uint8 array a mixed kernel reads its weights from: packed at their width, depthwise
-    ones transposed to channel-major [out_ch][kh * kw] first (mcugen_mixed.h)."""
-    values = weights.data
-    if op.kind == "DEPTHWISE_CONV_2D":
-        values = values.reshape(-1, values.shape[-1]).T
-    return np.frombuffer(pack(values, weights.dtype.bits), np.uint8)
+def packed_weights(weights: Tensor) -> np.ndarray:
+    """The uint8 array a mixed kernel reads its weights from: packed at their width in their own
+    order (OHWI; depthwise 1HWC, i.e. tap-major [kh * kw][out_ch], mcugen_mixed.h)."""
+    return np.frombuffer(pack(weights.data, weights.dtype.bits), np.uint8)
