@@ -148,6 +148,12 @@ static inline int32_t mcugen_requant_apply(int32_t acc, const mcugen_requant *r,
                         act_max);
 }
 
+/* The low 16 bits of v in both halfwords of a word: an offset SADD16 adds to two int16 lanes. */
+static inline uint32_t mcugen_splat2(int32_t v)
+{
+    return ((uint32_t)v & 0xFFFFu) * 0x10001u;
+}
+
 /* v within int8 in each byte of a word: the bounds of mcugen_clamp4. */
 static inline uint32_t mcugen_splat4(int32_t v)
 {
@@ -299,6 +305,16 @@ static inline uint32_t mcugen_sxtb16_odd(uint32_t x)
 }
 #endif
 
+#if defined(MCUGEN_DSP)
+/* The four int8 bytes of x plus an offset (offsets = mcugen_splat2(offset)) as two int16 pairs:
+ * bytes 0 and 2 in *even, 1 and 3 in *odd. */
+static inline void mcugen_widen_word(uint32_t x, uint32_t offsets, uint32_t *even, uint32_t *odd)
+{
+    *even = __sadd16(__sxtb16(x), offsets);
+    *odd = __sadd16(mcugen_sxtb16_odd(x), offsets);
+}
+#endif
+
 /*
  * Four int8 values plus `offset`, as int16 in the order (0, 2, 1, 3): the order in which SXTB16
  * and its rotated form deliver them, so that a word of four weights widened the same way lines
@@ -307,9 +323,8 @@ static inline uint32_t mcugen_sxtb16_odd(uint32_t x)
 static inline void mcugen_widen4(const int8_t *src, int32_t offset, int16_t *dst)
 {
 #if defined(MCUGEN_DSP)
-    const uint32_t x = mcugen_read_u32(src);
-    const uint32_t offsets = ((uint32_t)offset & 0xFFFFu) * 0x10001u;
-    const uint32_t even = __sadd16(__sxtb16(x), offsets), odd = __sadd16(mcugen_sxtb16_odd(x), offsets);
+    uint32_t even, odd;
+    mcugen_widen_word(mcugen_read_u32(src), mcugen_splat2(offset), &even, &odd);
     memcpy(dst, &even, sizeof even);
     memcpy(dst + 2, &odd, sizeof odd);
 #else

@@ -293,7 +293,7 @@ MCUGEN_ALWAYS_INLINE uint32_t mcugen_dw_adjust(int32_t offset, int32_t bits, int
     if (is_signed && bits < 8) {
         offset -= 1 << (bits - 1);
     }
-    return ((uint32_t)offset & 0xFFFFu) * 0x10001u;
+    return mcugen_splat2(offset);
 #else
     (void)bits;
     (void)is_signed;

@@ -81,35 +81,42 @@ static void add_fast(const mcugen_add_params *p, const input_rescale *r1, const 
 }
 #endif
 
+/* The portable path (and the DSP build's for constants rescale_fast does not take). Out of line:
+ * the DSP loop keeps its registers, and its constants are derived only when this path runs. */
+static MCUGEN_NOINLINE void add_any(const mcugen_add_params *p, const int8_t *input1,
+                                    const int8_t *input2, int32_t size, int32_t size2,
+                                    int8_t *output)
+{
+    const int32_t scale = (int32_t)1 << p->left_shift;
+    const mcugen_requant r1 = input_requant(p->input1_multiplier, p->input1_shift);
+    const mcugen_requant r2 = input_requant(p->input2_multiplier, p->input2_shift);
+    const mcugen_requant ro = input_requant(p->output_multiplier, p->output_shift);
+    int32_t base, j;
+    for (base = 0; base < size; base += size2) {
+        for (j = 0; j < size2; j++) {
+            const int32_t a = (mcugen_get_s8(input1, base + j) + p->input1_offset) * scale;
+            const int32_t b = (mcugen_get_s8(input2, j) + p->input2_offset) * scale;
+            const int32_t sum = rescale(a, &r1) + rescale(b, &r2);
+            mcugen_set_s8(output, base + j,
+                          mcugen_requant_apply(sum, &ro, p->output_offset, p->act_min, p->act_max));
+        }
+    }
+}
+
 void mcugen_add_s8(const mcugen_add_params *params, const int8_t *input1, const int8_t *input2,
                    int32_t size, int32_t size2, int8_t *output)
 {
     const mcugen_add_params p = *params; /* one load per field, not one per element */
-    const int32_t scale = (int32_t)1 << p.left_shift;
-    const mcugen_requant r1 = input_requant(p.input1_multiplier, p.input1_shift);
-    const mcugen_requant r2 = input_requant(p.input2_multiplier, p.input2_shift);
-    const mcugen_requant ro = input_requant(p.output_multiplier, p.output_shift);
-    int32_t base, j;
 #if defined(MCUGEN_DSP)
-    {
-        const mcugen_quant_params out_quant = {&p.output_multiplier, &p.output_shift, 1};
-        input_rescale f1, f2;
-        mcugen_requant_fast fo;
-        if (input_rescale_of(p.left_shift, p.input1_offset, p.input1_multiplier, p.input1_shift, &f1) &&
-            input_rescale_of(p.left_shift, p.input2_offset, p.input2_multiplier, p.input2_shift, &f2) &&
-            mcugen_requant_fast_of(&out_quant, 0, &fo)) {
-            add_fast(&p, &f1, &f2, fo, input1, input2, size, size2, output);
-            return;
-        }
+    const mcugen_quant_params out_quant = {&p.output_multiplier, &p.output_shift, 1};
+    input_rescale f1, f2;
+    mcugen_requant_fast fo;
+    if (input_rescale_of(p.left_shift, p.input1_offset, p.input1_multiplier, p.input1_shift, &f1) &&
+        input_rescale_of(p.left_shift, p.input2_offset, p.input2_multiplier, p.input2_shift, &f2) &&
+        mcugen_requant_fast_of(&out_quant, 0, &fo)) {
+        add_fast(&p, &f1, &f2, fo, input1, input2, size, size2, output);
+        return;
     }
 #endif
-    for (base = 0; base < size; base += size2) {
-        for (j = 0; j < size2; j++) {
-            const int32_t a = (mcugen_get_s8(input1, base + j) + p.input1_offset) * scale;
-            const int32_t b = (mcugen_get_s8(input2, j) + p.input2_offset) * scale;
-            const int32_t sum = rescale(a, &r1) + rescale(b, &r2);
-            mcugen_set_s8(output, base + j,
-                          mcugen_requant_apply(sum, &ro, p.output_offset, p.act_min, p.act_max));
-        }
-    }
+    add_any(&p, input1, input2, size, size2, output);
 }

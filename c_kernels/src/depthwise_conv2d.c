@@ -468,13 +468,14 @@ static MCUGEN_NOINLINE void depthwise3x3_c4(const mcugen_conv_params *params,
 }
 #endif
 
-/* The four-channel path of every shape (on Cortex-M with DSP, all but the 3x3 strip's). */
-static MCUGEN_NOINLINE void depthwise_c4(const mcugen_conv_params *params,
-                                         const mcugen_quant_params *quant,
-                                         const mcugen_dims *input_dims, const int8_t *input,
-                                         const mcugen_dims *filter_dims, const int8_t *filter,
-                                         const int32_t *bias, const mcugen_dims *output_dims,
-                                         int8_t *output)
+/* The four-channel path of every shape (on Cortex-M with DSP, all but the 3x3 strip's, which
+ * mcugen_depthwise_conv2d_3x3_s8 runs). */
+void mcugen_depthwise_conv2d_c4_s8(const mcugen_conv_params *params,
+                                   const mcugen_quant_params *quant,
+                                   const mcugen_dims *input_dims, const int8_t *input,
+                                   const mcugen_dims *filter_dims, const int8_t *filter,
+                                   const int32_t *bias, const mcugen_dims *output_dims,
+                                   int8_t *output)
 {
     const int32_t in_h = input_dims->h, in_w = input_dims->w, in_ch = input_dims->c;
     const int32_t f_h = filter_dims->h, f_w = filter_dims->w, taps = f_h * f_w;
@@ -548,16 +549,6 @@ static MCUGEN_NOINLINE void depthwise_c4(const mcugen_conv_params *params,
     }
 }
 
-void mcugen_depthwise_conv2d_c4_s8(const mcugen_conv_params *params,
-                                   const mcugen_quant_params *quant,
-                                   const mcugen_dims *input_dims, const int8_t *input,
-                                   const mcugen_dims *filter_dims, const int8_t *filter,
-                                   const int32_t *bias, const mcugen_dims *output_dims,
-                                   int8_t *output)
-{
-    depthwise_c4(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output);
-}
-
 /* Separate from mcugen_depthwise_conv2d_c4_s8 so that a model with only 3x3 layers links only the
  * strip path on Cortex-M (the general path's three tap loops are about 2.5 KB of flash). */
 void mcugen_depthwise_conv2d_3x3_s8(const mcugen_conv_params *params,
@@ -571,6 +562,7 @@ void mcugen_depthwise_conv2d_3x3_s8(const mcugen_conv_params *params,
     (void)filter_dims;
     depthwise3x3_c4(params, quant, input_dims, input, filter, bias, output_dims, output);
 #else
-    depthwise_c4(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output);
+    mcugen_depthwise_conv2d_c4_s8(params, quant, input_dims, input, filter_dims, filter, bias,
+                                  output_dims, output);
 #endif
 }

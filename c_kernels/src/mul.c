@@ -4,24 +4,24 @@
 #if defined(MCUGEN_DSP)
 /*
  * Four elements at once on Cortex-M with DSP, for the usual output multiplier
- * (mcugen_requant_fast_of), then the rest of each broadcast period one at a time: SXTB16 and SADD16 widen and offset two inputs per
- * instruction, SMULBB / SMULTT multiply (as SMLA.. with a zero accumulator) (|x + offset| <= 255 fits the int16 lanes), each product
- * requantizes in four instructions, and the clamp and the store take the whole word.
+ * (mcugen_requant_fast_of), then the rest of each broadcast period one at a time: both words
+ * widened and offset into int16 pairs (|x + offset| <= 255 fits), SMULBB / SMULTT (SMLABB /
+ * SMLATT with a zero accumulator) multiply, each product requantizes in four instructions, and
+ * the clamp and the store take the whole word.
  */
 static void mul_words(const mcugen_mul_params *p, mcugen_requant_fast f, const int8_t *input1,
                       const int8_t *input2, int32_t size, int32_t size2, int8_t *output)
 {
-    const uint32_t off1 = ((uint32_t)p->input1_offset & 0xFFFFu) * 0x10001u;
-    const uint32_t off2 = ((uint32_t)p->input2_offset & 0xFFFFu) * 0x10001u;
+    const uint32_t off1 = mcugen_splat2(p->input1_offset), off2 = mcugen_splat2(p->input2_offset);
     const uint32_t min4 = mcugen_splat4(p->act_min), max4 = mcugen_splat4(p->act_max);
     const int32_t offset = p->output_offset;
     int32_t base, j;
     for (base = 0; base < size; base += size2) {
         for (j = 0; j + 4 <= size2; j += 4) {
-            const uint32_t a = mcugen_read_u32(input1 + base + j), b = mcugen_read_u32(input2 + j);
-            const uint32_t a02 = __sadd16(__sxtb16(a), off1), a13 = __sadd16(mcugen_sxtb16_odd(a), off1);
-            const uint32_t b02 = __sadd16(__sxtb16(b), off2), b13 = __sadd16(mcugen_sxtb16_odd(b), off2);
-            const uint32_t v = mcugen_clamp4(
+            uint32_t a02, a13, b02, b13, v;
+            mcugen_widen_word(mcugen_read_u32(input1 + base + j), off1, &a02, &a13);
+            mcugen_widen_word(mcugen_read_u32(input2 + j), off2, &b02, &b13);
+            v = mcugen_clamp4(
                 mcugen_pack4(mcugen_requant_fast_s8(__smlabb((int32_t)a02, (int32_t)b02, 0), f, offset),
                              mcugen_requant_fast_s8(__smlabb((int32_t)a13, (int32_t)b13, 0), f, offset),
                              mcugen_requant_fast_s8(__smlatt((int32_t)a02, (int32_t)b02, 0), f, offset),

@@ -71,9 +71,9 @@ static inline uint32_t window_max_word(const int8_t *x, int32_t x_row, int32_t x
 }
 
 static inline uint32_t window_average_word(const int8_t *x, int32_t x_row, int32_t x_col,
-                                           int32_t rows, int32_t cols, int32_t half)
+                                           int32_t rows, int32_t cols)
 {
-    const int32_t count = rows * cols;
+    const int32_t count = rows * cols, half = (int32_t)((uint32_t)count >> 1);
     uint32_t even = 0, odd = 0;
     const int8_t *const x_end = x + rows * x_row;
     for (; x < x_end; x += x_row) {
@@ -99,12 +99,11 @@ static inline void pixel_words(int8_t *out, const int8_t *x_tap, int32_t ch, int
                                int32_t rows, int32_t cols, uint32_t min4, uint32_t max4,
                                int is_max)
 {
-    const int32_t half = (int32_t)((uint32_t)(rows * cols) >> 1);
     int32_t c;
     for (c = 0; c < ch; c += 4) {
         const int32_t g = mcugen_min(c, ch - 4);
         const uint32_t v = is_max ? window_max_word(x_tap + g, x_row, ch, rows, cols)
-                                  : window_average_word(x_tap + g, x_row, ch, rows, cols, half);
+                                  : window_average_word(x_tap + g, x_row, ch, rows, cols);
         const uint32_t clamped = mcugen_clamp4(v, min4, max4);
         memcpy(out + g, &clamped, sizeof clamped);
     }
